@@ -1,0 +1,456 @@
+"""Data sets, read offline from checksum-verified files; subsets and label noise.
+
+``load(name)`` looks for the official files in a few known places (see ``load``), verifies every
+file's MD5 before use, and returns uint8 NHWC images with int64 labels. The per-data-set facts
+(file names, accepted MD5s, download URL, class names) are data, in ``SOURCES``.
+
+The subset and label-noise helpers are pure numpy and deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import pickle
+import shutil
+import tarfile
+import tempfile
+import urllib.request
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "DATASETS",
+    "SOURCES",
+    "DataError",
+    "Dataset",
+    "Source",
+    "first_n",
+    "label_noise",
+    "load",
+    "per_class",
+    "to_float",
+]
+
+DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
+NOISE_KINDS = ("shift", "symmetric")
+LABELS = ("fine", "coarse")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+_SHARED_SUBDIR = {"mnist": "mnist", "cifar10": "cifar10"}
+_SYSTEM_DIR = {"fashion_mnist": Path("/usr/share/datasets/fashion-mnist")}
+_TIMEOUT = 60.0  # seconds, per download request
+_FIX = "delete it and re-download (download=True) or restore the original file"
+
+_IDX_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+
+
+class DataError(Exception):
+    """A data file is missing or corrupt; the message names the file and the fix."""
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A loaded data set: uint8 NHWC images, int64 labels, and where they came from."""
+
+    name: str
+    x_train: np.ndarray = field(repr=False)
+    y_train: np.ndarray = field(repr=False)
+    x_test: np.ndarray = field(repr=False)
+    y_test: np.ndarray = field(repr=False)
+    classes: tuple[str, ...]
+    digest: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where one data set's files are and how to check them.
+
+    ``kind`` is ``"idx"`` (gzipped IDX files in a directory), ``"cifar-bin"`` (the binary
+    CIFAR-10 tarball ``archive``; ``files`` are its members) or ``"cifar-py"`` (a pickled CIFAR
+    tarball; ``files`` is the tarball). ``files`` maps a name to its accepted MD5s; a gzipped
+    IDX file passes if its own MD5 or that of its uncompressed content is accepted.
+    ``classes`` is empty when the class names are read from the archive's meta file.
+    """
+
+    name: str
+    kind: str
+    files: Mapping[str, tuple[str, ...]]
+    classes: tuple[str, ...] = ()
+    archive: str = ""
+    url: str = ""
+
+
+_CIFAR_URL = "https://www.cs.toronto.edu/~kriz/"
+_CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)
+_FASHION_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+_BIN = "cifar-10-batches-bin/"
+
+SOURCES: dict[str, tuple[Source, ...]] = {
+    # MNIST: MD5s of the uncompressed IDX content, then the official .gz files' MD5s.
+    "mnist": (Source("mnist", "idx", dict(zip(_IDX_FILES, [
+        ("6bbc9ace898e44ae57da46a324031adb", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+        ("a25bea736e30d166cdddb491f175f624", "d53e105ee54ea40749a09fcbcd1e9432"),
+        ("2646ac647ad5339dbf082846283269ea", "9fb629c4189551a2d022fa330f9573f3"),
+        ("27ae3e4e09519cfbb04c329615203637", "ec29112dd5afa0611ce80d1b7f02629c"),
+    ], strict=True)), tuple("0123456789"), url="https://ossci-datasets.s3.amazonaws.com/mnist/"),),
+    # Fashion-MNIST: the official .gz MD5s, then the MD5s of the uncompressed content. Debian's
+    # dataset-fashion-mnist re-wrote the gzip headers (no file name, new mtime), so only the
+    # uncompressed MD5s match there; they are the widely published ones for Zalando's files.
+    "fashion_mnist": (Source("fashion_mnist", "idx", dict(zip(_IDX_FILES, [
+        ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "f4a8712d7a061bf5bd6d2ca38dc4d50a"),
+        ("25c81989df183df01b3e8a0aad5dffbe", "9018921c3c673c538a1fc5bad174d6f9"),
+        ("bef4ecab320f06d8554ea6380940ec79", "8181f5470baa50b63fa0f6fddb340f0a"),
+        ("bb300cfdad3c16e7a12a480ee83cd310", "15d484375f8d13e6eb1aabb0c3f46965"),
+    ], strict=True)), _FASHION_CLASSES,
+        url="http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"),),
+    # CIFAR-10: the binary version (preferred; members verified), else the python version.
+    "cifar10": (
+        Source("cifar10", "cifar-bin", {
+            _BIN + "data_batch_1.bin": ("5dd7e06a14cb22eb9f671a540d1b7c25",),
+            _BIN + "data_batch_2.bin": ("5ea93a67294ea407fff1d09f752e9692",),
+            _BIN + "data_batch_3.bin": ("942cd6a4bcdd0dd3c604fbe906cb4421",),
+            _BIN + "data_batch_4.bin": ("ae636b3ba5c66a11e91e8cb52e771fcb",),
+            _BIN + "data_batch_5.bin": ("53f37980c15c3d472c316c40844f3f0d",),
+            _BIN + "test_batch.bin": ("803d5f7f4d78ea53de84dbe85f74fb6d",),
+        }, _CIFAR10_CLASSES, archive="cifar-10-binary.tar.gz"),
+        Source("cifar10", "cifar-py", {
+            "cifar-10-python.tar.gz": ("c58f30108f718f92721af3b95e74349a",),
+        }, url=_CIFAR_URL),
+    ),
+    "cifar100": (Source("cifar100", "cifar-py", {
+        "cifar-100-python.tar.gz": ("eb9058c3a382ffc7106e4002c42a8d85",),
+    }, url=_CIFAR_URL),),
+}
+
+
+def load(name: str, data_dir: str | Path | None = None, download: bool = False,
+         label: str = "fine") -> Dataset:
+    """Load data set ``name`` (one of ``DATASETS``), verified, from the first place it is found.
+
+    With ``data_dir`` only that directory is searched. Otherwise, in order:
+    ``$KD_DATA_DIR/<name>``; ``$KD_SHARED_DATA/<subdir>`` (default ``<repo>/../shared/data``;
+    MNIST and CIFAR-10); ``/usr/share/datasets/fashion-mnist`` (Fashion-MNIST, Debian package
+    ``dataset-fashion-mnist``); ``<repo>/data/raw/<name>``. If nothing is found and ``download``
+    is true, the files are downloaded into ``data_dir`` or ``<repo>/data/raw/<name>``.
+    ``label`` ("fine" or "coarse") picks the CIFAR-100 labels; other data sets ignore it.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"dataset must be one of {', '.join(DATASETS)}; got {name!r}")
+    if label not in LABELS:
+        raise ValueError(f"label must be one of {', '.join(LABELS)}; got {label!r}")
+    sources = SOURCES[name]
+    dirs = _search_dirs(name, data_dir)
+    dest = Path(data_dir) if data_dir is not None else REPO_ROOT / "data" / "raw" / name
+    for directory in dirs:
+        for src in sources:
+            if _present(src, directory):
+                if download and directory == dest and not src.archive:
+                    _download(src, dest)  # completes an interrupted download; else a no-op
+                return _load_source(src, directory, label)
+    if not download:
+        hint = "; for Fashion-MNIST: apt-get install dataset-fashion-mnist"
+        hint = hint if name == "fashion_mnist" else ""
+        raise DataError(f"no {name} files found in {', '.join(map(str, dirs))}; pass "
+                        f"data_dir=..., set KD_DATA_DIR, or use download=True{hint}")
+    src = next(s for s in sources if not s.archive)  # members of an archive: not downloadable
+    _download(src, dest)
+    return _load_source(src, dest, label)
+
+
+def _search_dirs(name: str, data_dir: str | Path | None) -> list[Path]:
+    """The directories ``load`` searches for ``name``, in order."""
+    if data_dir is not None:
+        return [Path(data_dir)]
+    dirs = []
+    if os.environ.get("KD_DATA_DIR"):
+        dirs.append(Path(os.environ["KD_DATA_DIR"]) / name)
+    if name in _SHARED_SUBDIR:
+        shared = Path(os.environ.get("KD_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+        dirs.append(shared / _SHARED_SUBDIR[name])
+    if name in _SYSTEM_DIR:
+        dirs.append(_SYSTEM_DIR[name])
+    dirs.append(REPO_ROOT / "data" / "raw" / name)
+    return dirs
+
+
+def _find(src: Source, directory: Path, fname: str) -> Path | None:
+    """``directory/fname`` (for IDX also its uncompressed form without ``.gz``), or None."""
+    names = [fname, fname.removesuffix(".gz")] if src.kind == "idx" else [fname]
+    return next((directory / n for n in names if (directory / n).is_file()), None)
+
+
+def _present(src: Source, directory: Path) -> bool:
+    """Whether any of ``src``'s files is in ``directory`` (then loading it is attempted)."""
+    if src.archive:
+        return (directory / src.archive).is_file()
+    return any(_find(src, directory, f) is not None for f in src.files)
+
+
+def _md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def _verified(data: bytes, accepted: tuple[str, ...], where: str | Path,
+              gunzip: bool = False) -> tuple[bytes, str]:
+    """Check ``data`` against ``accepted``; return (content, content MD5), gunzipped if asked."""
+    raw_md5 = _md5(data)
+    content = data
+    if gunzip:
+        try:
+            content = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as e:
+            raise DataError(f"{where} is not a valid gzip file ({e}); {_FIX}") from None
+    md5 = _md5(content)
+    if raw_md5 not in accepted and md5 not in accepted:
+        got = f"{raw_md5} (file), {md5} (uncompressed)" if gunzip else md5
+        raise DataError(f"{where} failed its checksum: expected md5 {' or '.join(accepted)}, "
+                        f"got {got}; {_FIX}")
+    return content, md5
+
+
+def _load_source(src: Source, directory: str | Path, label: str = "fine") -> Dataset:
+    """Load ``src`` from ``directory``, verifying every file first."""
+    directory = Path(directory)
+    if src.kind == "idx":
+        parts, md5s = [], []
+        for fname in _IDX_FILES:
+            path = _find(src, directory, fname)
+            if path is None:
+                raise DataError(f"{directory / fname} is missing; restore it or use "
+                                f"download=True")
+            content, md5 = _verified(path.read_bytes(), src.files[fname], path,
+                                     gunzip=path.suffix == ".gz")
+            parts.append(_parse_idx(content, path))
+            md5s.append(md5)
+        xtr, ytr, xte, yte = parts
+        arrays = (xtr[..., None], ytr.astype(np.int64), xte[..., None], yte.astype(np.int64))
+        classes, where = src.classes, directory
+    elif src.kind == "cifar-bin":
+        where = directory / src.archive
+        blobs = _tar_members(where, set(src.files))
+        md5s = [_verified(blobs[m], ok, f"{where}:{m}")[1] for m, ok in src.files.items()]
+
+        def batches(prefix: str) -> tuple[np.ndarray, np.ndarray]:
+            names = sorted(m for m in src.files if m.rsplit("/", 1)[-1].startswith(prefix))
+            return _concat([_parse_cifar_bin(blobs[m], where) for m in names])
+
+        arrays = batches("data_batch") + batches("test_batch")
+        classes = src.classes
+    elif src.kind == "cifar-py":
+        ((fname, accepted),) = src.files.items()
+        where = directory / fname
+        if not where.is_file():
+            raise DataError(f"{where} is missing; restore it or use download=True")
+        md5s = [_verified(where.read_bytes(), accepted, where)[1]]
+        arrays, classes = _parse_cifar_py(where, label)
+    else:
+        raise ValueError(f"source kind must be one of idx, cifar-bin, cifar-py; got {src.kind!r}")
+    _check_arrays(arrays, len(classes), where)
+    digest = hashlib.sha256("\n".join(sorted(md5s)).encode()).hexdigest()
+    return Dataset(src.name, *arrays, classes=tuple(classes), digest=digest, source=str(where))
+
+
+def _parse_idx(data: bytes, path: Path) -> np.ndarray:
+    """An IDX file (unsigned-byte data) as an array of the shape its header gives."""
+    if len(data) < 4 or data[:3] != b"\x00\x00\x08" or not 1 <= data[3] <= 4:
+        raise DataError(f"{path} is not an unsigned-byte IDX file (bad magic number); {_FIX}")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise DataError(f"{path} is truncated (short IDX header); {_FIX}")
+    shape = tuple(int(d) for d in np.frombuffer(data, ">u4", ndim, offset=4))
+    if len(data) != header + int(np.prod(shape)):
+        raise DataError(f"{path} has {len(data) - header} data bytes, its IDX header says "
+                        f"{int(np.prod(shape))}; {_FIX}")
+    return np.frombuffer(data, np.uint8, offset=header).reshape(shape).copy()
+
+
+def _tar_members(path: Path, names: set[str]) -> dict[str, bytes]:
+    """The named members of tarball ``path``, read in one pass in memory."""
+    blobs = {}
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            for member in tar:
+                if member.name in names and member.isfile():
+                    blobs[member.name] = _member_bytes(tar, member)
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
+        raise DataError(f"{path} is not a readable tarball ({e}); {_FIX}") from None
+    if missing := sorted(names - blobs.keys()):
+        raise DataError(f"{path} lacks {', '.join(missing)}; {_FIX}")
+    return blobs
+
+
+def _member_bytes(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    """The content of a regular-file tar member."""
+    f = tar.extractfile(member)
+    return f.read() if f is not None else b""
+
+
+def _parse_cifar_bin(data: bytes, where: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Binary CIFAR-10 records (1 label byte, 3072 R,G,B plane bytes) as NHWC images, labels."""
+    if len(data) % 3073:
+        raise DataError(f"{where}: a batch is not a whole number of 3073-byte records; {_FIX}")
+    rec = np.frombuffer(data, np.uint8).reshape(-1, 3073)
+    return _nhwc(rec[:, 1:]), rec[:, 0].astype(np.int64)
+
+
+def _nhwc(flat: np.ndarray) -> np.ndarray:
+    """(N, 3072) rows of R,G,B 32x32 planes as contiguous (N, 32, 32, 3) uint8."""
+    return np.ascontiguousarray(flat.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), np.uint8)
+
+
+def _concat(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+_CIFAR_PY_ROLES = {"train": "train", "test": "test", "test_batch": "test",
+                   "batches.meta": "meta", "meta": "meta"}
+
+
+def _parse_cifar_py(path: Path, label: str) -> tuple[tuple[np.ndarray, ...], list[str]]:
+    """Arrays and class names from a verified python-version CIFAR-10/100 tarball."""
+    parts: dict[str, list[tuple[str, dict]]] = {"train": [], "test": [], "meta": []}
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            for member in tar:
+                base = member.name.rsplit("/", 1)[-1]
+                role = "train" if base.startswith("data_batch") else _CIFAR_PY_ROLES.get(base)
+                if role and member.isfile():  # skips e.g. readme.html, file.txt~
+                    # pickle is only used on official archives whose MD5 was verified before.
+                    d = pickle.loads(_member_bytes(tar, member), encoding="bytes")
+                    parts[role].append((base, d))
+    except (tarfile.TarError, OSError, EOFError, zlib.error, pickle.UnpicklingError) as e:
+        raise DataError(f"{path} is not a readable CIFAR tarball ({e}); {_FIX}") from None
+    if not all(parts.values()):
+        raise DataError(f"{path} lacks its train, test or meta member; {_FIX}")
+    meta = parts["meta"][0][1]
+    cifar10 = b"label_names" in meta  # CIFAR-100 has fine and coarse labels instead
+    key = b"labels" if cifar10 else label.encode() + b"_labels"
+    names_key = b"label_names" if cifar10 else label.encode() + b"_label_names"
+
+    def arrays(role: str) -> tuple[np.ndarray, np.ndarray]:
+        batches = [d for _, d in sorted(parts[role], key=lambda p: p[0])]
+        x = np.concatenate([np.asarray(d[b"data"], np.uint8) for d in batches])
+        y = np.concatenate([np.asarray(d[key], np.int64) for d in batches])
+        return _nhwc(x), y
+
+    try:
+        return arrays("train") + arrays("test"), [n.decode() for n in meta[names_key]]
+    except (KeyError, ValueError) as e:
+        raise DataError(f"{path} has an unexpected CIFAR layout ({e!r}); {_FIX}") from None
+
+
+def _check_arrays(arrays: tuple[np.ndarray, ...], n_classes: int, where: str | Path) -> None:
+    """Images and labels agree in length and labels lie in [0, n_classes)."""
+    for x, y in (arrays[:2], arrays[2:]):
+        bad_labels = len(y) > 0 and not 0 <= y.min() <= y.max() < n_classes
+        if x.ndim != 4 or y.ndim != 1 or len(x) != len(y) or bad_labels:
+            raise DataError(f"{where}: images {x.shape} and labels {y.shape} do not match or "
+                            f"labels lie outside [0, {n_classes}); {_FIX}")
+
+
+def _download(src: Source, dest: Path) -> None:
+    """Download ``src``'s missing files into ``dest``, each verified before it is put in place.
+
+    The base URL is ``$KD_DATA_MIRROR`` if set, else ``src.url``. A file is written to a temp
+    file in ``dest`` and renamed only after its MD5 passed; otherwise the temp file is removed.
+    """
+    base = os.environ.get("KD_DATA_MIRROR") or src.url
+    if not base:
+        raise DataError(f"{src.name} has no download URL; place its files in {dest}")
+    dest.mkdir(parents=True, exist_ok=True)
+    for fname, accepted in src.files.items():
+        if _find(src, dest, fname) is not None:
+            continue
+        url = base.rstrip("/") + "/" + fname
+        fd, tmp = tempfile.mkstemp(dir=dest, prefix=f".{fname}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=_TIMEOUT) as r:
+                shutil.copyfileobj(r, out)
+            _verified(Path(tmp).read_bytes(), accepted, url,
+                      gunzip=src.kind == "idx" and fname.endswith(".gz"))
+            os.replace(tmp, dest / fname)
+        except OSError as e:
+            Path(tmp).unlink(missing_ok=True)
+            raise DataError(f"could not download {url} ({e}); check the network or "
+                            f"KD_DATA_MIRROR, or place {fname} in {dest}") from None
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def first_n(x: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n`` examples."""
+    _check_xy(x, y)
+    if not 1 <= n <= len(y):
+        raise ValueError(f"n_train must be in [1, {len(y)}]; got {n}")
+    return x[:n], y[:n]
+
+
+def per_class(x: np.ndarray, y: np.ndarray, n_per_class: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n_per_class`` examples of each class present, in their original order."""
+    _check_xy(x, y)
+    values, counts = np.unique(y, return_counts=True)
+    most = int(counts.min()) if len(y) else 0
+    if not 1 <= n_per_class <= most:
+        raise ValueError(f"n_per_class must be in [1, {most}]; got {n_per_class} "
+                         f"(the smallest class has {most})")
+    idx = np.sort(np.concatenate([np.flatnonzero(y == c)[:n_per_class] for c in values]))
+    return x[idx], y[idx]
+
+
+def label_noise(y: np.ndarray, rate: float, kind: str, seed: int,
+                classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """A copy of ``y`` with exactly ``round(rate * len(y))`` labels changed, and their indices.
+
+    ``kind="shift"`` maps a label to ``(y - 1) mod classes`` (a 4 becomes a 3);
+    ``kind="symmetric"`` to a uniformly random other class. Indices (returned sorted, int64)
+    come from ``np.random.default_rng(seed).choice(len(y), k, replace=False)``.
+    """
+    if not 0 <= rate <= 1:
+        raise ValueError(f"noise_rate must be in [0, 1]; got {rate}")
+    if kind not in NOISE_KINDS:
+        raise ValueError(f"noise_kind must be one of {', '.join(NOISE_KINDS)}; got {kind!r}")
+    if classes < 2:
+        raise ValueError(f"classes must be at least 2; got {classes}")
+    if len(y) and not 0 <= y.min() <= y.max() < classes:
+        raise ValueError(f"labels must be in [0, {classes}); got {y.min()}..{y.max()}")
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(len(y), round(rate * len(y)), replace=False)).astype(np.int64)
+    noisy = np.array(y, dtype=np.int64)
+    if kind == "shift":
+        noisy[idx] = (noisy[idx] - 1) % classes
+    else:
+        noisy[idx] = (noisy[idx] + rng.integers(1, classes, size=len(idx))) % classes
+    return noisy, idx
+
+
+def to_float(x: np.ndarray) -> np.ndarray:
+    """uint8 NHWC images as contiguous float32 NCHW in [0, 1]."""
+    if x.dtype != np.uint8 or x.ndim != 4:
+        raise ValueError(f"x must be uint8 of shape (N, H, W, C); got {x.dtype} {x.shape}")
+    out = np.ascontiguousarray(x.transpose(0, 3, 1, 2), dtype=np.float32)
+    out /= 255.0
+    return out
+
+
+def _check_xy(x: np.ndarray, y: np.ndarray) -> None:
+    if len(x) != len(y):
+        raise ValueError(f"x and y must have the same length; got {len(x)} and {len(y)}")

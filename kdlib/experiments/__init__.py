@@ -1,0 +1,1 @@
+"""One module per chapter: its parameter schema and ``run``."""

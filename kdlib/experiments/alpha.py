@@ -1,0 +1,234 @@
+"""The alpha study of the 000 report (N. Hao, 2023) and its portfolio page (001).
+
+A 256/512-filter CNN teacher; 16/32-filter CNN students distilled at T = 3 for a sweep of
+alpha on MNIST training images of which a fraction of labels were perturbed; evaluated on the
+clean test set. ``alpha`` weights the hard-label loss (Hinton's lambda = 1 - alpha), so
+``alpha = 1`` is a student trained from scratch on the (noisy) labels.
+
+Design choices beyond the source, stated in the chapter:
+- all students of one seed start from the same initial weights and see the same batch order
+  (common random numbers), so differences between alphas are due to alpha alone;
+- one teacher (``teacher_seed``) serves every seed; its logits are computed once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from kdlib import data, metrics
+from kdlib.config import Param, ParamError, Schema
+from kdlib.models import StackedHaoCNN, hao_student, hao_teacher
+from kdlib.results import Cache, summarize
+from kdlib.train import distil_stack, predict, train_supervised
+
+__all__ = ["SCHEMA", "Results", "resolve", "run", "scale_note"]
+
+_ALPHAS = [round(0.1 * i, 1) for i in range(11)]
+_MAX_SEED = 2**31 - 1
+
+SCHEMA = Schema("alpha", (
+    Param("dataset", str, "Training and test data (28x28 grey images).",
+          {"quick": "mnist", "default": "mnist", "paper": "mnist"},
+          choices=("mnist", "fashion_mnist")),
+    Param("data_dir", str, "Directory holding the official files; '' searches the usual places.",
+          {"quick": "", "default": "", "paper": ""}),
+    Param("n_train", int, "Training images: the first n of the official training set.",
+          {"quick": 500, "default": 10000, "paper": 10000}, low=100, high=60000),
+    Param("n_test", int, "Test images: the first n of the official (clean) test set.",
+          {"quick": 1000, "default": 10000, "paper": 10000}, low=100, high=10000),
+    Param("noise_rate", float, "Fraction of training labels perturbed (the report: 500/10,000).",
+          {"quick": 0.05, "default": 0.05, "paper": 0.05}, low=0, high=1),
+    Param("noise_kind", str, "'shift': y -> y-1 mod 10 (a 4 becomes a 3); 'symmetric': random.",
+          {"quick": "shift", "default": "shift", "paper": "shift"},
+          choices=("shift", "symmetric")),
+    Param("noise_seed", int, "Seed choosing which labels are perturbed.",
+          {"quick": 0, "default": 0, "paper": 0}, low=0, high=_MAX_SEED),
+    Param("teacher_data", str, "The teacher's training set: 'subset' = the students' noisy "
+          "images; 'full' = all 60,000 clean training images.",
+          {"quick": "subset", "default": "subset", "paper": "full"},
+          choices=("subset", "full")),
+    Param("teacher_epochs", int, "Teacher training epochs (the report: 1000).",
+          {"quick": 1, "default": 2, "paper": 1000}, low=1, high=10000),
+    Param("teacher_seed", int, "Seed of the teacher's initial weights and batch order.",
+          {"quick": 0, "default": 0, "paper": 0}, low=0, high=_MAX_SEED),
+    Param("alphas", list, "Weights of the hard-label loss to sweep (1 = no distillation).",
+          {"quick": [0.0, 0.5, 1.0], "default": _ALPHAS, "paper": _ALPHAS}, low=0, high=1),
+    Param("temperature", float, "Softmax temperature T of the distillation term.",
+          {"quick": 3.0, "default": 3.0, "paper": 3.0}, low=0, high=100, low_open=True),
+    Param("epochs", int, "Student training epochs (the report: up to 1000).",
+          {"quick": 2, "default": 6, "paper": 1000}, low=1, high=10000),
+    Param("snapshots", list, "Epochs at which the students are evaluated (each <= epochs).",
+          {"quick": [1, 2], "default": [1, 2, 6], "paper": [100, 300, 500, 1000]},
+          low=1, high=10000, item=int),
+    Param("seeds", int, "Independent runs per alpha (seeds 0 .. seeds-1); CIs are over these.",
+          {"quick": 2, "default": 3, "paper": 3}, low=1, high=50),
+    Param("batch_size", int, "Mini-batch size (the report: Keras's default, 32).",
+          {"quick": 32, "default": 32, "paper": 32}, low=1, high=60000),
+    Param("learning_rate", float, "Adam's learning rate (Keras's default, 0.001).",
+          {"quick": 0.001, "default": 0.001, "paper": 0.001}, low=0, high=1, low_open=True),
+))
+
+# What the 000 report ran, for the scale admonition.
+SOURCE_SCALE = {"n_train": 10000, "n_test": 10000, "teacher_epochs": 1000, "epochs": 1000,
+                "alphas": 11, "seeds": 1}
+
+
+def resolve(namespace: dict[str, Any]) -> dict[str, Any]:
+    """Validated parameters from a notebook's globals (``profile`` + one name per parameter)."""
+    p = SCHEMA.from_namespace(namespace)
+    if max(p["snapshots"]) > p["epochs"]:
+        raise ParamError(f"snapshots must each be in [1, epochs={p['epochs']}]; "
+                         f"got {p['snapshots']}")
+    p["snapshots"] = sorted(set(p["snapshots"]))
+    p["alphas"] = sorted(set(p["alphas"]))
+    return p
+
+
+@dataclass
+class Results:
+    """Tidy tables of one run of the study."""
+
+    params: dict[str, Any]
+    teacher: pd.DataFrame   # one row: teacher test accuracy and training time
+    students: pd.DataFrame  # one row per (seed, alpha, epoch)
+    test_logits: dict[int, torch.Tensor]  # seed -> (alphas, n_test, 10) at the last epoch
+    y_test: np.ndarray
+    classes: tuple[str, ...]
+    data_digest: str
+    seconds: float  # wall time of this call
+
+    @property
+    def compute_seconds(self) -> float:
+        """Time it took to compute the results (teacher + every seed), cached or not."""
+        per_seed = self.students.groupby("seed")["seconds"].first().sum()
+        return float(self.teacher["seconds"].iloc[0] + per_seed)
+
+    def summary(self, value: str = "test_acc") -> pd.DataFrame:
+        """Mean and 95% CI over seeds of ``value`` for each (epoch, alpha)."""
+        return summarize(self.students, ["epoch", "alpha"], value)
+
+
+def _tensors(x: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(data.to_float(x))
+
+
+def _teacher_unit(p: dict[str, Any], ds: data.Dataset, x: np.ndarray,
+                  y_noisy: np.ndarray) -> dict[str, Any]:
+    """Train the teacher; its logits on the students' training images and the test set."""
+    start = time.perf_counter()
+    if p["teacher_data"] == "full":
+        xt, yt = _tensors(ds.x_train), torch.from_numpy(ds.y_train)
+    else:
+        xt, yt = _tensors(x), torch.from_numpy(y_noisy)
+    torch.manual_seed(p["teacher_seed"])
+    model = hao_teacher()
+    losses = train_supervised(model, xt, yt, p["teacher_epochs"], p["batch_size"],
+                              p["learning_rate"], p["teacher_seed"])
+    x_test = _tensors(ds.x_test[:p["n_test"]])
+    test_logits = predict(model, x_test)
+    train_logits = predict(model, _tensors(x))
+    y_test = torch.from_numpy(ds.y_test[:p["n_test"]])
+    table = pd.DataFrame({"test_acc": [metrics.accuracy(test_logits, y_test)],
+                          "final_train_loss": [losses[-1]],
+                          "seconds": [time.perf_counter() - start]})
+    return {"teacher": table, "logits": {"train": train_logits, "test": test_logits}}
+
+
+def _student_unit(p: dict[str, Any], seed: int, x: torch.Tensor, y: torch.Tensor,
+                  teacher_logits: dict[str, torch.Tensor], x_test: torch.Tensor,
+                  y_test: torch.Tensor, changed: torch.Tensor,
+                  y_clean: torch.Tensor) -> dict[str, Any]:
+    """One seed: every alpha's student trained together; metrics at each snapshot."""
+    start = time.perf_counter()
+    alphas = p["alphas"]
+    torch.manual_seed(seed)
+    init = hao_student()
+    model = StackedHaoCNN([init] * len(alphas))  # same initial weights for every alpha
+    rows: list[dict[str, Any]] = []
+    last: dict[str, torch.Tensor] = {}
+
+    def evaluate(epoch: int, stack: torch.nn.Module) -> None:
+        s = len(alphas)
+        logits = predict(stack, x_test.expand(-1, s, -1, -1)).transpose(0, 1)
+        noisy = predict(stack, x[changed].expand(-1, s, -1, -1)).transpose(0, 1)
+        for i, alpha in enumerate(alphas):
+            rows.append({
+                "seed": seed, "alpha": alpha, "epoch": epoch,
+                "test_acc": metrics.accuracy(logits[i], y_test),
+                "agreement": metrics.agreement(logits[i], teacher_logits["test"]),
+                "kl_to_teacher": metrics.mean_kl(logits[i], teacher_logits["test"]),
+                "noisy_recovered": metrics.accuracy(noisy[i], y_clean[changed])
+                if len(changed) else float("nan"),
+            })
+        last["test"] = logits.clone()
+
+    history = distil_stack(model, x, y, teacher_logits["train"], alphas, p["temperature"],
+                           p["epochs"], p["batch_size"], p["learning_rate"], seed,
+                           snapshots=p["snapshots"], on_snapshot=evaluate,
+                           desc=f"students, seed {seed}")
+    table = pd.DataFrame(rows)
+    table["train_loss"] = [float(history[r["epoch"] - 1, alphas.index(r["alpha"])])
+                           for r in rows]
+    table["seconds"] = time.perf_counter() - start
+    return {"students": table, "logits": {"test": last["test"]}}
+
+
+def run(p: dict[str, Any], cache: Cache | None = None) -> Results:
+    """Run (or load from the cache) the study for resolved parameters ``p``."""
+    start = time.perf_counter()
+    cache = cache or Cache()
+    ds = data.load(p["dataset"], p["data_dir"] or None)
+    x_np, y_clean_np = data.first_n(ds.x_train, ds.y_train, p["n_train"])
+    y_noisy_np, changed_np = data.label_noise(y_clean_np, p["noise_rate"], p["noise_kind"],
+                                              p["noise_seed"])
+    teacher_keys = ["dataset", "n_train", "n_test", "noise_rate", "noise_kind", "noise_seed",
+                    "teacher_data", "teacher_epochs", "teacher_seed", "batch_size",
+                    "learning_rate"]
+    tp = {k: p[k] for k in teacher_keys}
+    teacher = cache.get_or_compute("alpha", "teacher", tp, ds.digest,
+                                   lambda: _teacher_unit(p, ds, x_np, y_noisy_np))
+    x, y = _tensors(x_np), torch.from_numpy(y_noisy_np)
+    x_test = _tensors(ds.x_test[:p["n_test"]])
+    y_test = torch.from_numpy(ds.y_test[:p["n_test"]])
+    changed, y_clean = torch.from_numpy(changed_np), torch.from_numpy(y_clean_np)
+    tables, logits = [], {}
+    for seed in range(p["seeds"]):
+        sp = {**{k: v for k, v in p.items() if k not in ("profile", "seeds", "data_dir")},
+              "seed": seed}
+        unit = cache.get_or_compute(
+            "alpha", "students", sp, ds.digest,
+            lambda seed=seed: _student_unit(p, seed, x, y, teacher["logits"], x_test, y_test,
+                                            changed, y_clean))
+        tables.append(unit["students"])
+        logits[seed] = unit["logits"]["test"]
+    return Results(params=p, teacher=teacher["teacher"],
+                   students=pd.concat(tables, ignore_index=True), test_logits=logits,
+                   y_test=ds.y_test[:p["n_test"]], classes=ds.classes, data_digest=ds.digest,
+                   seconds=time.perf_counter() - start)
+
+
+def scale_note(p: dict[str, Any]) -> str:
+    """A MyST admonition stating the scale this chapter ran at, against the source's."""
+    src = SOURCE_SCALE
+    return "\n".join([
+        "```{admonition} Scale of this run",
+        ":class: " + ("note" if p["profile"] == "paper" else "warning"),
+        f"Profile **{p['profile']}**. Students: {p['n_train']:,} training images "
+        f"({p['noise_rate']:.0%} of labels perturbed, '{p['noise_kind']}'), "
+        f"{p['epochs']:,} epochs (evaluated after {', '.join(map(str, p['snapshots']))}), "
+        f"{len(p['alphas'])} alphas, {p['seeds']} seed(s), T = {p['temperature']:g}, "
+        f"batch {p['batch_size']}; test on the first {p['n_test']:,} official test images. "
+        f"Teacher: {p['teacher_epochs']:,} epoch(s) on "
+        + ("all 60,000 clean training images." if p["teacher_data"] == "full"
+           else "the students' noisy training images.")
+        + f"\n\nThe source: {src['n_train']:,} training images, students trained up to "
+        f"{src['epochs']:,} epochs, {src['alphas']} alphas, one run each; teacher trained "
+        f"{src['teacher_epochs']:,} epochs on all of MNIST.",
+        "```",
+    ])

@@ -1,0 +1,57 @@
+"""Metrics: accuracy, per-class report, confusion, agreement and KL with the teacher, CIs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from scipy import stats
+from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+__all__ = ["accuracy", "agreement", "class_report", "confusion", "mean_ci", "mean_kl"]
+
+
+def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Top-1 accuracy of ``(N, C)`` logits against ``(N,)`` labels."""
+    return float(accuracy_score(labels.numpy(), logits.argmax(-1).numpy()))
+
+
+def agreement(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> float:
+    """Fraction of inputs on which student and teacher predict the same class (top-1)."""
+    return float((student_logits.argmax(-1) == teacher_logits.argmax(-1)).double().mean())
+
+
+def mean_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+            temperature: float = 1.0) -> float:
+    """Mean KL(teacher ‖ student) of the softened predictions, in nats."""
+    log_ps = F.log_softmax(student_logits.double() / temperature, dim=-1)
+    log_pt = F.log_softmax(teacher_logits.double() / temperature, dim=-1)
+    return float((log_pt.exp() * (log_pt - log_ps)).sum(-1).mean())
+
+
+def class_report(logits: torch.Tensor, labels: torch.Tensor,
+                 classes: tuple[str, ...]) -> pd.DataFrame:
+    """Per-class precision, recall, F1 and support (scikit-learn), one row a class."""
+    p, r, f, s = precision_recall_fscore_support(
+        labels.numpy(), logits.argmax(-1).numpy(), labels=range(len(classes)), zero_division=0)
+    return pd.DataFrame({"class": list(classes), "precision": p, "recall": r, "f1": f,
+                         "support": s})
+
+
+def confusion(logits: torch.Tensor, labels: torch.Tensor, classes: int) -> np.ndarray:
+    """Confusion matrix: rows are true classes, columns predictions."""
+    return confusion_matrix(labels.numpy(), logits.argmax(-1).numpy(), labels=range(classes))
+
+
+def mean_ci(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean and Student-t confidence interval over independent runs (seeds).
+
+    One run has no spread: its interval is ``(nan, nan)``.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    mean = float(values.mean())
+    if len(values) < 2:
+        return mean, float("nan"), float("nan")
+    half = stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * stats.sem(values)
+    return mean, mean - float(half), mean + float(half)

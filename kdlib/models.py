@@ -1,0 +1,198 @@
+"""Every architecture of the source documents, one constructor per source model.
+
+Torch models are the ones the chapters train; the Keras twins (``keras_*``) exist so the
+report can show that the Keras code of the sources and kdlib's torch code are the same
+networks (same parameter counts, same outputs on the same weights).
+
+Keras 'same' padding is asymmetric for even totals: the extra row/column goes at the bottom
+and right. Torch's symmetric ``padding=`` cannot express that, so :func:`pad_same` pads
+explicitly, and max-pooling pads with ``-inf`` (TensorFlow's max-pool ignores padded cells).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "HaoCNN",
+    "StackedHaoCNN",
+    "hao_student",
+    "hao_teacher",
+    "keras_hao_student",
+    "keras_hao_teacher",
+    "max_pool_same",
+    "n_params",
+    "pad_same",
+    "torch_from_keras",
+]
+
+
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """(before, after) padding of TensorFlow's 'same' for one spatial dimension."""
+    out = math.ceil(size / stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def pad_same(x: torch.Tensor, kernel: int, stride: int, value: float = 0.0) -> torch.Tensor:
+    """Pad an NCHW tensor exactly as TensorFlow's 'same' padding would."""
+    top, bottom = same_padding(x.shape[-2], kernel, stride)
+    left, right = same_padding(x.shape[-1], kernel, stride)
+    if top == bottom == left == right == 0:
+        return x
+    return F.pad(x, (left, right, top, bottom), value=value)
+
+
+def max_pool_same(x: torch.Tensor, pool: int = 2, stride: int = 1) -> torch.Tensor:
+    """Keras ``MaxPooling2D(pool, stride, padding='same')`` on an NCHW tensor."""
+    return F.max_pool2d(pad_same(x, pool, stride, value=-math.inf), pool, stride)
+
+
+def glorot_(weight: torch.Tensor, fan_in: int, fan_out: int) -> None:
+    """Keras's default ``glorot_uniform`` initialiser, in place."""
+    limit = math.sqrt(6.0 / (fan_in + fan_out))
+    with torch.no_grad():
+        weight.uniform_(-limit, limit)
+
+
+class HaoCNN(nn.Module):
+    """The 000 report's CNN: Conv(f1, 3, s2, same) → LeakyReLU(0.2) → MaxPool(2, s1, same)
+    → Conv(f2, 3, s2, same) → Flatten → Dense(10). Initialised as Keras does (Glorot, zero bias).
+    """
+
+    def __init__(self, filters: tuple[int, int], in_channels: int = 1, size: int = 28,
+                 classes: int = 10) -> None:
+        super().__init__()
+        f1, f2 = filters
+        self.conv1 = nn.Conv2d(in_channels, f1, 3, stride=2)
+        self.conv2 = nn.Conv2d(f1, f2, 3, stride=2)
+        side = math.ceil(math.ceil(size / 2) / 2)
+        self.dense = nn.Linear(f2 * side * side, classes)
+        for conv in (self.conv1, self.conv2):
+            glorot_(conv.weight, conv.in_channels * 9, conv.out_channels * 9)
+            nn.init.zeros_(conv.bias)
+        glorot_(self.dense.weight, self.dense.in_features, self.dense.out_features)
+        nn.init.zeros_(self.dense.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv1(pad_same(x, 3, 2))
+        x = max_pool_same(F.leaky_relu(x, 0.2))
+        x = self.conv2(pad_same(x, 3, 2))
+        # Keras flattens channels-last; keep that order so weights transfer one to one.
+        return self.dense(x.permute(0, 2, 3, 1).flatten(1))
+
+
+def hao_teacher() -> HaoCNN:
+    """The 000 report's teacher: 256/512 filters, 1,433,610 parameters."""
+    return HaoCNN((256, 512))
+
+
+def hao_student() -> HaoCNN:
+    """The 000 report's student: 16/32 filters, 20,490 parameters."""
+    return HaoCNN((16, 32))
+
+
+class StackedHaoCNN(nn.Module):
+    """``S`` independent :class:`HaoCNN` students evaluated as one model.
+
+    Input ``(B, S, H, W)``: student ``s`` sees channel ``s``. The convolutions are grouped
+    (``groups=S``) and the dense layer is a batched matmul, so each student's output depends on
+    its own weights and its own images only; one Adam over the stacked tensors is ``S``
+    independent Adams, because Adam is element-wise.
+    """
+
+    def __init__(self, students: list[HaoCNN]) -> None:
+        super().__init__()
+        s = len(students)
+        first = students[0]
+        f1, f2 = first.conv1.out_channels, first.conv2.out_channels
+        self.n = s
+        self.conv1 = nn.Conv2d(s, s * f1, 3, stride=2, groups=s)
+        self.conv2 = nn.Conv2d(s * f1, s * f2, 3, stride=2, groups=s)
+        self.f2 = f2
+        with torch.no_grad():
+            self.conv1.weight.copy_(torch.cat([m.conv1.weight for m in students]))
+            self.conv1.bias.copy_(torch.cat([m.conv1.bias for m in students]))
+            self.conv2.weight.copy_(torch.cat([m.conv2.weight for m in students]))
+            self.conv2.bias.copy_(torch.cat([m.conv2.bias for m in students]))
+        self.dense_w = nn.Parameter(torch.stack([m.dense.weight.detach().t() for m in students]))
+        self.dense_b = nn.Parameter(torch.stack([m.dense.bias.detach() for m in students]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, S, H, W)`` images → ``(B, S, classes)`` logits."""
+        b = x.shape[0]
+        h = self.conv1(pad_same(x, 3, 2))
+        h = max_pool_same(F.leaky_relu(h, 0.2))
+        h = self.conv2(pad_same(h, 3, 2))  # (B, S*f2, h, w)
+        h = h.view(b, self.n, self.f2, h.shape[-2], h.shape[-1]).permute(0, 1, 3, 4, 2)
+        h = h.reshape(b, self.n, -1)
+        return torch.einsum("bsi,sio->bso", h, self.dense_w) + self.dense_b
+
+    def unstack(self, i: int) -> HaoCNN:
+        """Student ``i`` as a stand-alone :class:`HaoCNN`."""
+        f1 = self.conv1.out_channels // self.n
+        side = int(math.isqrt(self.dense_w.shape[1] // self.f2))
+        m = HaoCNN((f1, self.f2), size=side * 4)
+        with torch.no_grad():
+            m.conv1.weight.copy_(self.conv1.weight[i * f1:(i + 1) * f1])
+            m.conv1.bias.copy_(self.conv1.bias[i * f1:(i + 1) * f1])
+            m.conv2.weight.copy_(self.conv2.weight[i * self.f2:(i + 1) * self.f2])
+            m.conv2.bias.copy_(self.conv2.bias[i * self.f2:(i + 1) * self.f2])
+            m.dense.weight.copy_(self.dense_w[i].t())
+            m.dense.bias.copy_(self.dense_b[i])
+        return m
+
+
+def n_params(model: nn.Module) -> int:
+    """Number of trainable parameters of a torch model."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _keras_hao(filters: tuple[int, int], name: str):
+    """The Keras Sequential exactly as the 000 report lists it."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential(
+        [
+            keras.Input(shape=(28, 28, 1)),
+            layers.Conv2D(filters[0], (3, 3), strides=(2, 2), padding="same"),
+            layers.LeakyReLU(negative_slope=0.2),
+            layers.MaxPooling2D(pool_size=(2, 2), strides=(1, 1), padding="same"),
+            layers.Conv2D(filters[1], (3, 3), strides=(2, 2), padding="same"),
+            layers.Flatten(),
+            layers.Dense(10),
+        ],
+        name=name,
+    )
+
+
+def keras_hao_teacher():
+    """The 000 report's teacher in Keras 3 (its listing, verbatim)."""
+    return _keras_hao((256, 512), "teacher")
+
+
+def keras_hao_student():
+    """The 000 report's student in Keras 3 (its listing, verbatim)."""
+    return _keras_hao((16, 32), "student")
+
+
+def torch_from_keras(keras_model) -> HaoCNN:
+    """A :class:`HaoCNN` carrying the weights of a Keras twin (``keras_hao_*``)."""
+    convs = [layer for layer in keras_model.layers if layer.__class__.__name__ == "Conv2D"]
+    _, size, _, channels = keras_model.input_shape
+    model = HaoCNN((convs[0].filters, convs[1].filters), in_channels=channels, size=size,
+                   classes=keras_model.layers[-1].units)
+    with torch.no_grad():
+        for conv, layer in zip((model.conv1, model.conv2), convs, strict=True):
+            kernel, bias = layer.get_weights()
+            conv.weight.copy_(torch.from_numpy(kernel).permute(3, 2, 0, 1))  # HWIO → OIHW
+            conv.bias.copy_(torch.from_numpy(bias))
+        kernel, bias = keras_model.layers[-1].get_weights()
+        model.dense.weight.copy_(torch.from_numpy(kernel).t())  # (in, out) → (out, in)
+        model.dense.bias.copy_(torch.from_numpy(bias))
+    return model

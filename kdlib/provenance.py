@@ -1,0 +1,67 @@
+"""Where a chapter's numbers came from: profile, parameters, commit, data, machine, time."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from kdlib.results import ROOT, code_hash
+
+__all__ = ["cpu_model", "git_commit", "papermill_command", "provenance"]
+
+
+def git_commit(root: Path = ROOT) -> str:
+    """The checkout's commit, with ``+dirty`` when tracked files were changed."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    try:
+        commit = git("rev-parse", "--short=12", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return commit + ("+dirty" if dirty else "")
+
+
+def cpu_model() -> str:
+    """The CPU's model name and the number of cores this process may use."""
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name}, {len(os.sched_getaffinity(0))} cores"
+
+
+def papermill_command(chapter: str, params: dict[str, Any]) -> str:
+    """The command that re-runs a chapter with exactly these parameters."""
+    args = " ".join(f"-p {k} {v!r}" if isinstance(v, str) and v else f"-p {k} {v}"
+                    for k, v in params.items() if v != "")
+    args = args.replace("[", "'[").replace("]", "]'")
+    return f"papermill notebooks/{chapter}.ipynb {chapter}.out.ipynb {args}"
+
+
+def provenance(chapter: str, params: dict[str, Any], data_digest: str, seconds: float,
+               compute_seconds: float) -> pd.DataFrame:
+    """A two-column table for the end of a chapter."""
+    rows = {
+        "profile": params["profile"],
+        "git commit": git_commit(),
+        "kdlib source hash": code_hash()[:16],
+        "data digest": data_digest[:16],
+        "machine": cpu_model(),
+        "torch": torch.__version__,
+        "compute time of the results (s)": f"{compute_seconds:.1f}",
+        "wall time of this execution (s)": f"{seconds:.1f} (less when results come from the cache)",
+        "re-run with": papermill_command(chapter, params),
+    }
+    return pd.DataFrame({"what": list(rows), "value": list(rows.values())})

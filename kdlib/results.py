@@ -1,0 +1,165 @@
+"""The results cache and the tidy tables that come out of it.
+
+One finished unit of work (a teacher, one seed of a sweep) is one entry, keyed by everything
+that changes its numbers: experiment, unit, resolved parameters, data digest and the hash of
+kdlib's source. A hit loads; a miss computes, then writes atomically (a temporary directory
+renamed into place) under a lock, so a killed run leaves nothing half-written and two
+processes never write the same entry twice. Every file's SHA-256 is recorded and checked on
+load: a damaged entry is reported, never silently used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from filelock import FileLock
+
+from kdlib.metrics import mean_ci
+
+__all__ = ["Cache", "CacheError", "ci_table", "code_hash", "summarize"]
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CACHE = ROOT / "data" / "cache"
+
+Entry = dict[str, Any]  # name → pandas.DataFrame or dict of tensors
+
+
+class CacheError(RuntimeError):
+    """A cache entry is damaged or the cache directory cannot be written."""
+
+
+def code_hash() -> str:
+    """SHA-256 of kdlib's source: any change to the library invalidates every entry."""
+    h = hashlib.sha256()
+    pkg = Path(__file__).resolve().parent
+    for path in sorted(pkg.rglob("*.py")):
+        h.update(path.relative_to(pkg).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass
+class Cache:
+    """A directory of entries ``<root>/<experiment>/<key>/`` with a ``meta.json`` each."""
+
+    root: Path = DEFAULT_CACHE
+
+    def __post_init__(self) -> None:
+        self.root = Path(os.environ.get("KD_CACHE_DIR", self.root))
+        self.computed: list[str] = []  # keys computed (not loaded) by this object, in order
+
+    def key(self, experiment: str, unit: str, params: dict[str, Any], data_digest: str) -> str:
+        """The entry's key: a hash of all that determines its numbers."""
+        blob = json.dumps(
+            {"experiment": experiment, "unit": unit, "params": params,
+             "data": data_digest, "code": code_hash()},
+            sort_keys=True, default=str,
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+    def get_or_compute(self, experiment: str, unit: str, params: dict[str, Any],
+                       data_digest: str, compute: Callable[[], Entry]) -> Entry:
+        """Load the entry if it exists, else compute, store and return it."""
+        key = self.key(experiment, unit, params, data_digest)
+        folder = self.root / experiment / key
+        if (folder / "meta.json").exists():
+            return self._load(folder)
+        try:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(str(folder) + ".lock")
+            lock.acquire()
+        except OSError as e:
+            raise CacheError(f"cannot write the results cache at {folder.parent}: {e}; "
+                             "set KD_CACHE_DIR to a writable directory") from e
+        try:
+            if (folder / "meta.json").exists():  # another process finished it meanwhile
+                return self._load(folder)
+            entry = compute()
+            meta = {"experiment": experiment, "unit": unit, "params": params,
+                    "data": data_digest, "code": code_hash()}
+            self._store(folder, entry, meta)
+            self.computed.append(key)
+            return entry
+        finally:
+            lock.release()
+
+    def _store(self, folder: Path, entry: Entry, meta: dict[str, Any]) -> None:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        try:
+            files = {}
+            for name, value in entry.items():
+                if isinstance(value, pd.DataFrame):
+                    path = tmp / f"{name}.csv"
+                    value.to_csv(path, index=False, float_format="%.17g")
+                else:
+                    path = tmp / f"{name}.pt"
+                    torch.save(value, path)
+                files[path.name] = _sha256(path)
+            meta = {**meta, "files": files}
+            (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True, default=str))
+            os.replace(tmp, folder)
+        except OSError as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise CacheError(f"cannot write the cache entry {folder}: {e}; "
+                             "free disk space or set KD_CACHE_DIR to a writable directory") from e
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    def _load(self, folder: Path) -> Entry:
+        try:
+            meta = json.loads((folder / "meta.json").read_text())
+            files = meta["files"]
+        except (OSError, ValueError, KeyError) as e:
+            raise CacheError(f"damaged cache entry {folder} ({e}); delete that directory "
+                             "and re-run to recompute it") from e
+        entry: Entry = {}
+        for filename, digest in files.items():
+            path = folder / filename
+            if not path.exists() or _sha256(path) != digest:
+                raise CacheError(f"damaged cache entry {path} (checksum mismatch); delete "
+                                 f"{folder} and re-run to recompute it")
+            name, ext = os.path.splitext(filename)
+            if ext == ".csv":
+                entry[name] = pd.read_csv(path)
+            else:
+                entry[name] = torch.load(path, weights_only=True)
+        return entry
+
+
+def summarize(df: pd.DataFrame, by: list[str], value: str,
+              confidence: float = 0.95) -> pd.DataFrame:
+    """Mean and t-interval of ``value`` over the rows (seeds) of each ``by`` group."""
+    rows = []
+    for keys, group in df.groupby(by, sort=True):
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        mean, lo, hi = mean_ci(group[value].to_numpy(dtype=np.float64), confidence)
+        rows.append({**dict(zip(by, keys, strict=True)), "mean": mean, "ci_low": lo,
+                     "ci_high": hi, "n": len(group)})
+    return pd.DataFrame(rows)
+
+
+def ci_table(summary: pd.DataFrame, index: str, columns: str, digits: int = 3) -> pd.DataFrame:
+    """A wide table of ``mean [ci_low, ci_high]`` strings, for the book."""
+    def cell(r: pd.Series) -> str:
+        if np.isnan(r["ci_low"]):
+            return f"{r['mean']:.{digits}f}"
+        return f"{r['mean']:.{digits}f} [{r['ci_low']:.{digits}f}, {r['ci_high']:.{digits}f}]"
+
+    text = summary.assign(text=summary.apply(cell, axis=1))
+    return text.pivot(index=index, columns=columns, values="text")

@@ -1,0 +1,44 @@
+"""kdlib.metrics: values checked against hand computations."""
+
+import math
+
+import numpy as np
+import torch
+
+from kdlib import metrics
+
+
+def test_accuracy_agreement_and_confusion():
+    logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 1.0], [5.0, 0.0, 0.0]])
+    labels = torch.tensor([0, 1, 1, 2])
+    assert metrics.accuracy(logits, labels) == 0.5
+    teacher = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0, 0]])
+    assert metrics.agreement(logits, teacher) == 0.75
+    cm = metrics.confusion(logits, labels, 3)
+    assert cm.tolist() == [[1, 0, 0], [0, 1, 1], [1, 0, 0]]
+
+
+def test_class_report_matches_hand_counts():
+    logits = torch.eye(3)[[0, 1, 1, 2]] * 5
+    labels = torch.tensor([0, 1, 2, 2])
+    r = metrics.class_report(logits, labels, ("a", "b", "c"))
+    assert r["support"].tolist() == [1, 1, 2]
+    assert r["precision"].tolist() == [1.0, 0.5, 1.0]
+    assert r["recall"].tolist() == [1.0, 1.0, 0.5]
+
+
+def test_mean_kl():
+    s = torch.zeros(1, 2, dtype=torch.float64)
+    t = torch.tensor([[math.log(3.0), 0.0]], dtype=torch.float64)  # teacher probabilities (3/4, 1/4)
+    expected = 0.75 * math.log(0.75 / 0.5) + 0.25 * math.log(0.25 / 0.5)
+    assert abs(metrics.mean_kl(s, t) - expected) < 1e-12
+    assert metrics.mean_kl(t, t) == 0.0
+
+
+def test_mean_ci_student_t():
+    mean, lo, hi = metrics.mean_ci(np.array([1.0, 2.0, 3.0]))
+    half = 4.302652729911275 * 1.0 / math.sqrt(3)  # t(0.975, 2) * s / sqrt(n)
+    assert mean == 2.0
+    assert abs(lo - (2 - half)) < 1e-9 and abs(hi - (2 + half)) < 1e-9
+    mean, lo, hi = metrics.mean_ci(np.array([0.5]))
+    assert mean == 0.5 and math.isnan(lo) and math.isnan(hi)
