@@ -45,7 +45,8 @@ def execute(name: str, profile: str, root: Path = ROOT, **parameters: object) ->
     os.close(fd)
     try:
         papermill.execute_notebook(str(src), tmp, parameters={"profile": profile, **parameters},
-                                   kernel_name="python3", cwd=str(root), progress_bar=False)
+                                   kernel_name="python3", cwd=str(root),
+                                   progress_bar=sys.stderr.isatty())
     except papermill.PapermillExecutionError as e:
         Path(tmp).unlink(missing_ok=True)
         out.unlink(missing_ok=True)  # an older copy would look complete

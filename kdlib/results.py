@@ -10,6 +10,8 @@ load: a damaged entry is reported, never silently used.
 
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
 import json
 import os
@@ -27,9 +29,10 @@ from filelock import FileLock
 
 from kdlib.metrics import mean_ci
 
-__all__ = ["Cache", "CacheError", "ci_table", "code_hash", "summarize"]
+__all__ = ["Cache", "CacheError", "ci_table", "code_files", "code_hash", "summarize"]
 
-ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = Path(__file__).resolve().parent
+ROOT = PACKAGE.parent
 DEFAULT_CACHE = ROOT / "data" / "cache"
 
 Entry = dict[str, Any]  # name → pandas.DataFrame or dict of tensors
@@ -39,12 +42,54 @@ class CacheError(RuntimeError):
     """A cache entry is damaged or the cache directory cannot be written."""
 
 
-def code_hash() -> str:
-    """SHA-256 of kdlib's source: any change to the library invalidates every entry."""
+def _kdlib_imports(path: Path) -> set[str]:
+    """The ``kdlib`` modules a source file imports (``from kdlib import x`` counts ``x``)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("kdlib"):
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("kdlib"))
+    return found
+
+
+def _module_file(name: str) -> Path | None:
+    parts = name.split(".")[1:]
+    base = PACKAGE.joinpath(*parts)
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def code_files(module: str = "kdlib") -> list[Path]:
+    """Source files of ``module`` and every kdlib module it imports, transitively.
+
+    ``"kdlib"`` (or a module that does not exist) means the whole package.
+    """
+    start = _module_file(module) if module != "kdlib" else None
+    if start is None:
+        return sorted(PACKAGE.rglob("*.py"))
+    seen, todo = {start}, [start]
+    while todo:
+        for name in _kdlib_imports(todo.pop()):
+            path = _module_file(name)
+            if path is not None and path not in seen:
+                seen.add(path)
+                todo.append(path)
+    return sorted(seen)
+
+
+@functools.cache
+def code_hash(module: str = "kdlib") -> str:
+    """SHA-256 of :func:`code_files` of ``module``.
+
+    Computed once per process, from the source as it was when first asked: the code that ran.
+    """
     h = hashlib.sha256()
-    pkg = Path(__file__).resolve().parent
-    for path in sorted(pkg.rglob("*.py")):
-        h.update(path.relative_to(pkg).as_posix().encode())
+    for path in code_files(module):
+        h.update(path.relative_to(PACKAGE).as_posix().encode())
         h.update(path.read_bytes())
     return h.hexdigest()
 
@@ -67,7 +112,7 @@ class Cache:
         """The entry's key: a hash of all that determines its numbers."""
         blob = json.dumps(
             {"experiment": experiment, "unit": unit, "params": params,
-             "data": data_digest, "code": code_hash()},
+             "data": data_digest, "code": code_hash(f"kdlib.experiments.{experiment}")},
             sort_keys=True, default=str,
         )
         return hashlib.sha256(blob.encode()).hexdigest()[:32]
@@ -91,26 +136,27 @@ class Cache:
                 return self._load(folder)
             entry = compute()
             meta = {"experiment": experiment, "unit": unit, "params": params,
-                    "data": data_digest, "code": code_hash()}
+                    "data": data_digest, "code": code_hash(f"kdlib.experiments.{experiment}")}
             self._store(folder, entry, meta)
             self.computed.append(key)
-            return entry
+            return self._load(folder)  # fresh and cached results are the same objects
         finally:
             lock.release()
 
     def _store(self, folder: Path, entry: Entry, meta: dict[str, Any]) -> None:
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
         try:
-            files = {}
+            files, dtypes = {}, {}
             for name, value in entry.items():
                 if isinstance(value, pd.DataFrame):
                     path = tmp / f"{name}.csv"
                     value.to_csv(path, index=False, float_format="%.17g")
+                    dtypes[name] = {c: str(t) for c, t in value.dtypes.items()}
                 else:
                     path = tmp / f"{name}.pt"
                     torch.save(value, path)
                 files[path.name] = _sha256(path)
-            meta = {**meta, "files": files}
+            meta = {**meta, "files": files, "dtypes": dtypes}
             (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True, default=str))
             os.replace(tmp, folder)
         except OSError as e:
@@ -136,7 +182,7 @@ class Cache:
                                  f"{folder} and re-run to recompute it")
             name, ext = os.path.splitext(filename)
             if ext == ".csv":
-                entry[name] = pd.read_csv(path)
+                entry[name] = pd.read_csv(path).astype(meta["dtypes"][name])
             else:
                 entry[name] = torch.load(path, weights_only=True)
         return entry

@@ -29,7 +29,7 @@ def test_class_report_matches_hand_counts():
 
 def test_mean_kl():
     s = torch.zeros(1, 2, dtype=torch.float64)
-    t = torch.tensor([[math.log(3.0), 0.0]], dtype=torch.float64)  # teacher probabilities (3/4, 1/4)
+    t = torch.tensor([[math.log(3.0), 0.0]], dtype=torch.float64)  # probabilities 3/4, 1/4
     expected = 0.75 * math.log(0.75 / 0.5) + 0.25 * math.log(0.25 / 0.5)
     assert abs(metrics.mean_kl(s, t) - expected) < 1e-12
     assert metrics.mean_kl(t, t) == 0.0

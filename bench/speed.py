@@ -1,0 +1,135 @@
+"""Speed tricks of kdlib.train, each measured against its plain alternative in one run.
+
+    .venv/bin/python bench/speed.py [--repeats 5]
+
+Timings on the 2-core build machines jump by up to 20x for a while, so every number is the median
+of several repeats, and only ratios measured within this one run are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from kdlib.models import StackedHaoCNN, hao_student, hao_teacher
+from kdlib.train import distil_stack, predict
+
+
+def median_time(fn: Callable[[], object], repeats: int) -> float:
+    """Median wall time of ``fn`` over ``repeats`` calls, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def stacked_vs_loop(repeats: int, n: int = 1024, students: int = 11) -> tuple[float, float]:
+    """One epoch of ``students`` distilled students: one stacked model vs one at a time."""
+    x, y, t = torch.rand(n, 1, 28, 28), torch.randint(0, 10, (n,)), torch.randn(n, 10)
+    alphas = [i / (students - 1) for i in range(students)]
+
+    def stacked() -> None:
+        distil_stack(StackedHaoCNN([hao_student()] * students), x, y, t, alphas, 3.0, 1, 32,
+                     1e-3, 0, desc="")
+
+    def loop() -> None:
+        for a in alphas:
+            distil_stack(StackedHaoCNN([hao_student()]), x, y, t, [a], 3.0, 1, 32, 1e-3, 0,
+                         desc="")
+
+    return median_time(loop, repeats), median_time(stacked, repeats)
+
+
+def pool_variants(repeats: int, n: int = 500) -> dict[str, float]:
+    """The teacher's stride-1 'same' 2x2 max-pool on its real activation shape, three ways."""
+    x = torch.randn(n, 256, 14, 14)
+
+    def padded() -> torch.Tensor:
+        return F.max_pool2d(F.pad(x, (0, 1, 0, 1), value=-math.inf), 2, 1)
+
+    xc = x.contiguous(memory_format=torch.channels_last)
+
+    def channels_last() -> torch.Tensor:
+        return F.max_pool2d(F.pad(xc, (0, 1, 0, 1), value=-math.inf), 2, 1)
+
+    def shifted() -> torch.Tensor:
+        right = torch.cat([x[..., :, 1:], x[..., :, -1:]], dim=-1)
+        rows = torch.maximum(x, right)
+        return torch.maximum(rows, torch.cat([rows[..., 1:, :], rows[..., -1:, :]], dim=-2))
+
+    assert torch.equal(padded(), shifted()) and torch.equal(padded(), channels_last())
+    return {name: median_time(fn, repeats) for name, fn in
+            [("pad + max_pool2d", padded), ("channels_last", channels_last),
+             ("shifted maxima", shifted)]}
+
+
+def teacher_once_vs_per_epoch(repeats: int, n: int = 1000, students: int = 11) -> dict[str, float]:
+    """Teacher forward on the training set vs one epoch of the stacked students."""
+    x, y = torch.rand(n, 1, 28, 28), torch.randint(0, 10, (n,))
+    teacher = hao_teacher()
+    t = predict(teacher, x)
+    alphas = [0.5] * students
+    return {
+        "teacher logits, once": median_time(lambda: predict(teacher, x), repeats),
+        "students, one epoch": median_time(
+            lambda: distil_stack(StackedHaoCNN([hao_student()] * students), x, y, t, alphas,
+                                 3.0, 1, 32, 1e-3, 0, desc=""), repeats),
+    }
+
+
+def malloc_env(repeats: int) -> tuple[float, float]:
+    """Teacher inference in a fresh process, glibc malloc defaults vs no mmap/trim."""
+    code = ("import time, torch, statistics; from kdlib.models import hao_teacher; "
+            "from kdlib.train import predict; m = hao_teacher(); x = torch.rand(1000, 1, 28, 28);"
+            "predict(m, x); ts = []\n"
+            f"for _ in range({repeats}):\n"
+            "    s = time.perf_counter(); predict(m, x); ts.append(time.perf_counter() - s)\n"
+            "print(statistics.median(ts))")
+    base = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    tuned = {**base, "MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "17179869184"}
+    out = []
+    for env in (base, tuned):
+        res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True)
+        out.append(float(res.stdout.strip().splitlines()[-1]))
+    return out[0], out[1]
+
+
+def main() -> None:
+    """Run every measurement and print a table of medians and ratios."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=5)
+    r = ap.parse_args().repeats
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, medians of {r}\n")
+    print("| trick | plain (s) | with trick (s) | speed-up |\n| --- | --- | --- | --- |")
+    loop, stacked = stacked_vs_loop(r)
+    print(f"| 11 students as one stacked model (1 epoch, 1024 images) | {loop:.3f} | "
+          f"{stacked:.3f} | {loop / stacked:.2f}x |")
+    pools = pool_variants(r)
+    base = pools["pad + max_pool2d"]
+    for name, secs in pools.items():
+        print(f"| teacher max-pool as {name} (500 x 256 x 14 x 14) | {base:.3f} | {secs:.3f} | "
+              f"{base / secs:.2f}x |")
+    once = teacher_once_vs_per_epoch(r)
+    t, s = once["teacher logits, once"], once["students, one epoch"]
+    print(f"| teacher logits computed once, not every epoch (1000 images, 11 students) | "
+          f"{t + s:.3f} | {s:.3f} | {(t + s) / s:.2f}x per epoch |")
+    plain, tuned = malloc_env(r)
+    print(f"| MALLOC_MMAP_MAX_=0 + high MALLOC_TRIM_THRESHOLD_ (teacher, 1000 images) | "
+          f"{plain:.3f} | {tuned:.3f} | {plain / tuned:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()

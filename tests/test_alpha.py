@@ -1,0 +1,68 @@
+"""The alpha experiment end to end on a tiny slice of real MNIST: tables, cache, bad input."""
+
+import pytest
+
+from kdlib.config import ParamError
+from kdlib.experiments import alpha
+from kdlib.results import Cache
+
+TINY = {"profile": "quick", "n_train": 200, "n_test": 100, "alphas": [0.0, 1.0], "epochs": 2,
+        "snapshots": [1, 2], "seeds": 2, "batch_size": 50}
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cache")
+    cache = Cache(root)
+    return root, cache, alpha.run(alpha.resolve(TINY), cache)
+
+
+def test_tables_have_one_row_per_seed_alpha_epoch(first_run):
+    _, cache, r = first_run
+    assert len(cache.computed) == 1 + 2  # the teacher, then one unit per seed
+    s = r.students
+    assert len(s) == 2 * 2 * 2
+    assert sorted(s["alpha"].unique()) == [0.0, 1.0] and sorted(s["epoch"].unique()) == [1, 2]
+    assert s["test_acc"].between(0, 1).all() and s["agreement"].between(0, 1).all()
+    assert (s["kl_to_teacher"] >= 0).all()
+    assert r.teacher["test_acc"].between(0, 1).all()
+    assert r.test_logits[0].shape == (2, 100, 10)
+    summary = r.summary()
+    assert len(summary) == 4 and (summary["n"] == 2).all()
+    assert (summary["ci_low"] <= summary["mean"]).all()
+
+
+def test_second_run_loads_from_cache_with_identical_numbers(first_run):
+    root, _, r = first_run
+    cache = Cache(root)
+    again = alpha.run(alpha.resolve(TINY), cache)
+    assert cache.computed == []
+    assert again.students.equals(r.students)
+    assert again.teacher.equals(r.teacher)
+
+
+def test_changing_a_student_parameter_keeps_the_teacher(first_run):
+    root, _, _ = first_run
+    cache = Cache(root)
+    alpha.run(alpha.resolve({**TINY, "temperature": 2.0, "seeds": 1}), cache)
+    assert len(cache.computed) == 1  # seed 0 at T=2 only; the teacher came from the cache
+
+
+def test_scale_note_states_the_scale():
+    note = alpha.scale_note(alpha.resolve(TINY))
+    assert note.startswith("```{admonition} Scale of this run")
+    assert "Profile **quick**" in note and "200 training images" in note
+    assert "2 epochs" in note and "1,000 epochs" in note
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"temperature": 0}, "temperature must be a number in (0, 100]; got 0"),
+    ({"epochs": -3}, "epochs must be an integer in [1, 10000]; got -3"),
+    ({"dataset": "cifar1000"}, "dataset must be one of mnist, fashion_mnist; got 'cifar1000'"),
+    ({"alphas": [1.5]}, "alphas must be a list of numbers, each in [0, 1]; got [1.5]"),
+])
+def test_bad_parameters_fail_before_any_compute(tmp_path, bad, message):
+    with pytest.raises(ParamError) as e:
+        alpha.run(alpha.resolve({**TINY, **bad}), Cache(tmp_path))
+    assert str(e.value) == message
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,78 @@
+"""Integration: every chapter at the quick profile through papermill, then the book build."""
+
+import json
+import shutil
+from pathlib import Path
+
+import papermill
+import pytest
+
+from kdlib import book
+from kdlib.experiments import alpha
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMAS = {"alpha": alpha.SCHEMA}
+
+
+def _copy_book(dst: Path) -> Path:
+    dst.mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / name, dst / name)
+    shutil.copytree(ROOT / "notebooks", dst / "notebooks")
+    (dst / "book").mkdir()
+    for page in (ROOT / "book").glob("*.md"):
+        shutil.copy(page, dst / "book" / page.name)
+    return dst
+
+
+def test_every_chapter_has_a_notebook_and_schema():
+    assert book.chapters() == sorted(SCHEMAS)
+
+
+@pytest.mark.parametrize("name", sorted(SCHEMAS))
+def test_source_notebook_is_clean_and_documents_every_parameter(name):
+    path = ROOT / "notebooks" / f"{name}.ipynb"
+    nb = json.loads(path.read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(not c["outputs"] and c["execution_count"] is None for c in code)
+    tagged = [c for c in code if "parameters" in c["metadata"].get("tags", [])]
+    assert len(tagged) == 1
+    source = "".join(tagged[0]["source"])
+    for p in SCHEMAS[name].params:
+        assert f"{p.name} = None  # {p.allowed()}. {p.doc}" in source, p.name
+    inspected = papermill.inspect_notebook(str(path))
+    assert set(inspected) == {"profile", *SCHEMAS[name].names()}
+    assert all(v["help"] for v in inspected.values())
+
+
+@pytest.mark.integration
+def test_quick_book_builds_with_figures_and_tables(tmp_path, monkeypatch):
+    monkeypatch.setenv("KD_CACHE_DIR", str(tmp_path / "cache"))
+    root = _copy_book(tmp_path / "project")
+    for name in book.chapters(root):
+        out = book.execute(name, "quick", root=root)
+        cells = json.loads(out.read_text())["cells"]
+        outputs = [o for c in cells if c["cell_type"] == "code" for o in c["outputs"]]
+        assert not [o for o in outputs if o["output_type"] == "error"]
+        assert any("image/png" in o.get("data", {}) for o in outputs), "no figure"
+        assert any("text/html" in o.get("data", {}) for o in outputs), "no table"
+    index = book.build_html(root)
+    assert index.exists()
+    html = (root / "_build" / "html" / "book" / "alpha.html").read_text()
+    assert "<img" in html and "<table" in html
+    assert "Scale of this run" in html and "Profile <strong>quick</strong>" in html
+
+
+@pytest.mark.integration
+def test_a_failing_chapter_names_notebook_and_cell_and_leaves_no_output(tmp_path, monkeypatch):
+    monkeypatch.setenv("KD_CACHE_DIR", str(tmp_path / "cache"))
+    root = _copy_book(tmp_path / "project")
+    stale = root / "book" / "alpha.ipynb"
+    stale.write_text("{}")  # an older executed copy must not survive a failed run
+    with pytest.raises(book.ChapterError) as e:
+        book.execute("alpha", "quick", root=root, temperature=0)
+    assert str(e.value).startswith("notebooks/alpha.ipynb failed in cell")
+    assert "temperature must be a number in (0, 100]; got 0" in str(e.value)
+    assert not stale.exists()
+    assert [p.name for p in (root / "book").iterdir() if p.suffix == ".ipynb"] == []
+    assert not (tmp_path / "cache").exists()  # nothing computed, nothing written
