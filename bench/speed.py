@@ -20,6 +20,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from kdlib import models
 from kdlib.models import StackedHaoCNN, hao_student, hao_teacher
 from kdlib.train import distil_stack, predict
 
@@ -56,23 +57,33 @@ def pool_variants(repeats: int, n: int = 500) -> dict[str, float]:
     """The teacher's stride-1 'same' 2x2 max-pool on its real activation shape, three ways."""
     x = torch.randn(n, 256, 14, 14)
 
-    def padded() -> torch.Tensor:
+    def nchw() -> torch.Tensor:
         return F.max_pool2d(F.pad(x, (0, 1, 0, 1), value=-math.inf), 2, 1)
-
-    xc = x.contiguous(memory_format=torch.channels_last)
-
-    def channels_last() -> torch.Tensor:
-        return F.max_pool2d(F.pad(xc, (0, 1, 0, 1), value=-math.inf), 2, 1)
 
     def shifted() -> torch.Tensor:
         right = torch.cat([x[..., :, 1:], x[..., :, -1:]], dim=-1)
         rows = torch.maximum(x, right)
         return torch.maximum(rows, torch.cat([rows[..., 1:, :], rows[..., -1:, :]], dim=-2))
 
-    assert torch.equal(padded(), shifted()) and torch.equal(padded(), channels_last())
+    assert torch.equal(nchw(), shifted()) and torch.equal(nchw(), models.max_pool_same(x))
     return {name: median_time(fn, repeats) for name, fn in
-            [("pad + max_pool2d", padded), ("channels_last", channels_last),
-             ("shifted maxima", shifted)]}
+            [("NCHW pad + max_pool2d", nchw), ("shifted maxima", shifted),
+             ("channels-last (kdlib)", lambda: models.max_pool_same(x))]}
+
+
+def teacher_with_nchw_pool(repeats: int, n: int = 1000) -> tuple[float, float]:
+    """Whole-teacher inference with an NCHW max-pool vs kdlib's channels-last one."""
+    x = torch.rand(n, 1, 28, 28)
+    teacher = hao_teacher()
+    fast = median_time(lambda: predict(teacher, x), repeats)
+    kept = models.max_pool_same
+    models.max_pool_same = lambda t, pool=2, stride=1: F.max_pool2d(
+        F.pad(t, (0, 1, 0, 1), value=-math.inf), 2, 1)
+    try:
+        slow = median_time(lambda: predict(teacher, x), repeats)
+    finally:
+        models.max_pool_same = kept
+    return slow, fast
 
 
 def teacher_once_vs_per_epoch(repeats: int, n: int = 1000, students: int = 11) -> dict[str, float]:
@@ -118,10 +129,13 @@ def main() -> None:
     print(f"| 11 students as one stacked model (1 epoch, 1024 images) | {loop:.3f} | "
           f"{stacked:.3f} | {loop / stacked:.2f}x |")
     pools = pool_variants(r)
-    base = pools["pad + max_pool2d"]
+    base = pools["NCHW pad + max_pool2d"]
     for name, secs in pools.items():
         print(f"| teacher max-pool as {name} (500 x 256 x 14 x 14) | {base:.3f} | {secs:.3f} | "
               f"{base / secs:.2f}x |")
+    slow, fast = teacher_with_nchw_pool(r)
+    print(f"| whole teacher with the channels-last max-pool (1000 images) | {slow:.3f} | "
+          f"{fast:.3f} | {slow / fast:.2f}x |")
     once = teacher_once_vs_per_epoch(r)
     t, s = once["teacher logits, once"], once["students, one epoch"]
     print(f"| teacher logits computed once, not every epoch (1000 images, 11 students) | "

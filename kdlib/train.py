@@ -4,6 +4,9 @@ Speed tricks, each named (see ``bench/`` for their measured effect):
 - teacher logits are computed once per input set and reused by every student and epoch;
 - the students of a sweep train together as one :class:`~kdlib.models.StackedHaoCNN`
   (grouped convolutions), one optimiser step for all;
+- the stride-1 'same' max-pool runs channels-last (:func:`~kdlib.models.max_pool_same`);
+- ``make`` sets ``MALLOC_MMAP_MAX_=0`` and a high ``MALLOC_TRIM_THRESHOLD_`` so big buffers
+  are reused instead of returned to the OS and faulted in again every step.
 
 Optimiser: Adam with Keras's defaults (lr 1e-3, betas 0.9/0.999, eps 1e-7), batch order
 reshuffled every epoch from the run's seed, last partial batch kept (as ``keras.Model.fit``).

@@ -66,3 +66,14 @@ def test_bad_parameters_fail_before_any_compute(tmp_path, bad, message):
         alpha.run(alpha.resolve({**TINY, **bad}), Cache(tmp_path))
     assert str(e.value) == message
     assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_data_fails_before_any_compute(tmp_path):
+    from kdlib.data import DataError
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cache_dir = tmp_path / "cache"
+    with pytest.raises(DataError, match=f"no mnist files found in {empty}.*data_dir"):
+        alpha.run(alpha.resolve({**TINY, "data_dir": str(empty)}), Cache(cache_dir))
+    assert not cache_dir.exists()
