@@ -52,10 +52,10 @@ SCHEMA = Schema("alpha", (
           {"quick": 0, "default": 0, "paper": 0}, low=0, high=_MAX_SEED),
     Param("teacher_data", str, "The teacher's training set: 'subset' is the students' noisy "
           "images, 'full' all 60,000 clean training images.",
-          {"quick": "subset", "default": "subset", "paper": "full"},
+          {"quick": "subset", "default": "full", "paper": "full"},
           choices=("subset", "full")),
     Param("teacher_epochs", int, "Teacher training epochs (the report: 1000).",
-          {"quick": 1, "default": 2, "paper": 1000}, low=1, high=10000),
+          {"quick": 1, "default": 1, "paper": 1000}, low=1, high=10000),
     Param("teacher_seed", int, "Seed of the teacher's initial weights and batch order.",
           {"quick": 0, "default": 0, "paper": 0}, low=0, high=_MAX_SEED),
     Param("alphas", list, "Weights of the hard-label loss to sweep (1 means no distillation).",
