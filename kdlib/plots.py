@@ -12,11 +12,12 @@ sns.set_theme(style="whitegrid", context="notebook")
 
 
 def metric_vs(summary: pd.DataFrame, x: str, hue: str | None, ylabel: str,
-              title: str = "") -> plt.Figure:
+              title: str = "", reference: tuple[str, float] | None = None) -> plt.Figure:
     """Mean of a metric against a swept parameter, one line per ``hue``, 95% CI bands.
 
     ``summary`` has the columns of :func:`kdlib.results.summarize` (``mean``, ``ci_low``,
-    ``ci_high``) plus ``x`` and ``hue``.
+    ``ci_high``) plus ``x`` and ``hue``. ``reference`` draws a labelled horizontal line
+    (the teacher's accuracy, say).
     """
     fig, ax = plt.subplots(figsize=(7, 4.2))
     groups = summary.groupby(hue, sort=True) if hue else [(None, summary)]
@@ -27,6 +28,8 @@ def metric_vs(summary: pd.DataFrame, x: str, hue: str | None, ylabel: str,
         sns.lineplot(data=group, x=x, y="mean", marker="o", color=color, label=label, ax=ax)
         ax.fill_between(group[x], group["ci_low"], group["ci_high"], color=color, alpha=0.2,
                         linewidth=0)
+    if reference is not None:
+        ax.axhline(reference[1], color="0.3", linestyle="--", linewidth=1, label=reference[0])
     ax.set_xlabel(x)
     ax.set_ylabel(ylabel)
     if title:
