@@ -25,7 +25,8 @@ def metric_vs(summary: pd.DataFrame, x: str, hue: str | None, ylabel: str,
     for color, (key, group) in zip(palette, groups, strict=True):
         group = group.sort_values(x)
         label = f"{hue} = {key}" if hue else None
-        sns.lineplot(data=group, x=x, y="mean", marker="o", color=color, label=label, ax=ax)
+        sns.lineplot(data=group, x=x, y="mean", marker="o", color=color, label=label, ax=ax,
+                     errorbar=None)
         ax.fill_between(group[x], group["ci_low"], group["ci_high"], color=color, alpha=0.2,
                         linewidth=0)
     if reference is not None:
