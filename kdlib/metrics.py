@@ -9,12 +9,18 @@ import torch.nn.functional as F
 from scipy import stats
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
-__all__ = ["accuracy", "agreement", "class_report", "confusion", "mean_ci", "mean_kl"]
+__all__ = ["accuracy", "agreement", "class_report", "confusion", "cross_entropy", "mean_ci",
+           "mean_kl"]
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     """Top-1 accuracy of ``(N, C)`` logits against ``(N,)`` labels."""
     return float(accuracy_score(labels.numpy(), logits.argmax(-1).numpy()))
+
+
+def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Mean cross-entropy (nats) of ``(N, C)`` logits against ``(N,)`` labels."""
+    return float(F.cross_entropy(logits.double(), labels))
 
 
 def agreement(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> float:

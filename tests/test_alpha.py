@@ -21,12 +21,18 @@ def test_tables_have_one_row_per_seed_alpha_epoch(first_run):
     _, cache, r = first_run
     assert len(cache.computed) == 1 + 2  # the teacher, then one unit per seed
     s = r.students
-    assert len(s) == 2 * 2 * 2
+    assert len(s) == 2 * 3 * 2  # seeds x (two alphas + the scratch student) x snapshots
     assert sorted(s["alpha"].unique()) == [0.0, 1.0] and sorted(s["epoch"].unique()) == [1, 2]
+    scratch = s[s["student"] == "scratch"]
+    assert len(scratch) == 4 and (scratch["alpha"] == 1.0).all()
+    same_loss = s[(s["student"] == "distilled") & (s["alpha"] == 1.0)]
+    # the scratch student trains on the same loss as alpha = 1 but from its own initial weights
+    assert not scratch["test_loss"].to_numpy().tolist() == same_loss["test_loss"].tolist()
+    assert (s["test_loss"] > 0).all()
     assert s["test_acc"].between(0, 1).all() and s["agreement"].between(0, 1).all()
     assert (s["kl_to_teacher"] >= 0).all()
     assert r.teacher["test_acc"].between(0, 1).all()
-    assert r.test_logits[0].shape == (2, 100, 10)
+    assert r.test_logits[0].shape == (3, 100, 10)
     summary = r.summary()
     assert len(summary) == 4 and (summary["n"] == 2).all()
     assert (summary["ci_low"] <= summary["mean"]).all()

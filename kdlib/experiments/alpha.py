@@ -30,6 +30,7 @@ from kdlib.train import distil_stack, predict, train_supervised
 __all__ = ["SCHEMA", "Results", "resolve", "run", "scale_note"]
 
 _ALPHAS = [round(0.1 * i, 1) for i in range(11)]
+SCRATCH_SEED_OFFSET = 1_000_003  # the scratch student's initial weights: seed + this
 _MAX_SEED = 2**31 - 1
 
 SCHEMA = Schema("alpha", (
@@ -63,9 +64,9 @@ SCHEMA = Schema("alpha", (
     Param("temperature", float, "Softmax temperature T of the distillation term.",
           {"quick": 3.0, "default": 3.0, "paper": 3.0}, low=0, high=100, low_open=True),
     Param("epochs", int, "Student training epochs (the report: up to 1000).",
-          {"quick": 2, "default": 6, "paper": 1000}, low=1, high=10000),
+          {"quick": 2, "default": 10, "paper": 1000}, low=1, high=10000),
     Param("snapshots", list, "Epochs at which the students are evaluated, each at most epochs.",
-          {"quick": [1, 2], "default": [1, 2, 6], "paper": [100, 300, 500, 1000]},
+          {"quick": [1, 2], "default": [1, 3, 5, 10], "paper": [100, 300, 500, 1000]},
           low=1, high=10000, item=int),
     Param("seeds", int, "Independent runs per alpha (seeds 0 to seeds-1); CIs are over these.",
           {"quick": 2, "default": 3, "paper": 3}, low=1, high=50),
@@ -98,7 +99,7 @@ class Results:
     params: dict[str, Any]
     teacher: pd.DataFrame   # one row: teacher test accuracy and training time
     students: pd.DataFrame  # one row per (seed, alpha, epoch)
-    test_logits: dict[int, torch.Tensor]  # seed -> (alphas, n_test, 10) at the last epoch
+    test_logits: dict[int, torch.Tensor]  # seed -> (alphas + scratch, n_test, 10), last epoch
     y_test: np.ndarray
     classes: tuple[str, ...]
     data_digest: str
@@ -110,9 +111,10 @@ class Results:
         per_seed = self.students.groupby("seed")["seconds"].first().sum()
         return float(self.teacher["seconds"].iloc[0] + per_seed)
 
-    def summary(self, value: str = "test_acc") -> pd.DataFrame:
+    def summary(self, value: str = "test_acc", student: str = "distilled") -> pd.DataFrame:
         """Mean and 95% CI over seeds of ``value`` for each (epoch, alpha)."""
-        return summarize(self.students, ["epoch", "alpha"], value)
+        rows = self.students[self.students["student"] == student]
+        return summarize(rows, ["epoch", "alpha"], value)
 
 
 def _tensors(x: np.ndarray) -> torch.Tensor:
@@ -145,12 +147,19 @@ def _student_unit(p: dict[str, Any], seed: int, x: torch.Tensor, y: torch.Tensor
                   teacher_logits: dict[str, torch.Tensor], x_test: torch.Tensor,
                   y_test: torch.Tensor, changed: torch.Tensor,
                   y_clean: torch.Tensor) -> dict[str, Any]:
-    """One seed: every alpha's student trained together; metrics at each snapshot."""
+    """One seed: every alpha's student, and the scratch student, trained together.
+
+    The distilled students share one initialisation; the scratch student (hard labels only,
+    i.e. alpha = 1) has its own, as the report's separately built Keras model had.
+    """
     start = time.perf_counter()
-    alphas = p["alphas"]
     torch.manual_seed(seed)
     init = hao_student()
-    model = StackedHaoCNN([init] * len(alphas))  # same initial weights for every alpha
+    torch.manual_seed(SCRATCH_SEED_OFFSET + seed)
+    scratch = hao_student()
+    alphas = [*p["alphas"], 1.0]
+    kinds = ["distilled"] * len(p["alphas"]) + ["scratch"]
+    model = StackedHaoCNN([init] * len(p["alphas"]) + [scratch])
     rows: list[dict[str, Any]] = []
     last: dict[str, torch.Tensor] = {}
 
@@ -158,14 +167,16 @@ def _student_unit(p: dict[str, Any], seed: int, x: torch.Tensor, y: torch.Tensor
         s = len(alphas)
         logits = predict(stack, x_test.expand(-1, s, -1, -1)).transpose(0, 1)
         noisy = predict(stack, x[changed].expand(-1, s, -1, -1)).transpose(0, 1)
-        for i, alpha in enumerate(alphas):
+        for i, (alpha, kind) in enumerate(zip(alphas, kinds, strict=True)):
             rows.append({
-                "seed": seed, "alpha": alpha, "epoch": epoch,
+                "seed": seed, "student": kind, "alpha": alpha, "epoch": epoch,
                 "test_acc": metrics.accuracy(logits[i], y_test),
+                "test_loss": metrics.cross_entropy(logits[i], y_test),
                 "agreement": metrics.agreement(logits[i], teacher_logits["test"]),
                 "kl_to_teacher": metrics.mean_kl(logits[i], teacher_logits["test"]),
                 "noisy_recovered": metrics.accuracy(noisy[i], y_clean[changed])
                 if len(changed) else float("nan"),
+                "train_loss": float("nan"),
             })
         last["test"] = logits.clone()
 
@@ -174,8 +185,8 @@ def _student_unit(p: dict[str, Any], seed: int, x: torch.Tensor, y: torch.Tensor
                            snapshots=p["snapshots"], on_snapshot=evaluate,
                            desc=f"students, seed {seed}")
     table = pd.DataFrame(rows)
-    table["train_loss"] = [float(history[r["epoch"] - 1, alphas.index(r["alpha"])])
-                           for r in rows]
+    table["train_loss"] = [float(history[e - 1, i % len(alphas)])
+                           for i, e in enumerate(table["epoch"])]
     table["seconds"] = time.perf_counter() - start
     return {"students": table, "logits": {"test": last["test"]}}
 
@@ -188,9 +199,10 @@ def run(p: dict[str, Any], cache: Cache | None = None) -> Results:
     x_np, y_clean_np = data.first_n(ds.x_train, ds.y_train, p["n_train"])
     y_noisy_np, changed_np = data.label_noise(y_clean_np, p["noise_rate"], p["noise_kind"],
                                               p["noise_seed"])
-    teacher_keys = ["dataset", "n_train", "n_test", "noise_rate", "noise_kind", "noise_seed",
-                    "teacher_data", "teacher_epochs", "teacher_seed", "batch_size",
-                    "learning_rate"]
+    teacher_keys = ["dataset", "n_train", "n_test", "teacher_data", "teacher_epochs",
+                    "teacher_seed", "batch_size", "learning_rate"]
+    if p["teacher_data"] == "subset":  # then the teacher saw the noisy labels too
+        teacher_keys += ["noise_rate", "noise_kind", "noise_seed"]
     tp = {k: p[k] for k in teacher_keys}
     teacher = cache.get_or_compute("alpha", "teacher", tp, ds.digest,
                                    lambda: _teacher_unit(p, ds, x_np, y_noisy_np))
