@@ -83,3 +83,16 @@ def test_missing_data_fails_before_any_compute(tmp_path):
     with pytest.raises(DataError, match=f"no mnist files found in {empty}.*data_dir"):
         alpha.run(alpha.resolve({**TINY, "data_dir": str(empty)}), Cache(cache_dir))
     assert not cache_dir.exists()
+
+
+def test_every_claim_of_000_and_001_gets_a_verdict(first_run):
+    from kdlib import claims
+
+    _, _, r = first_run
+    table = claims.evaluate(claims.load("000") + claims.load("001"), r)
+    assert set(table["verdict"]) <= set(claims.VERDICTS)
+    teacher = table[table["claim"] == "teacher-accuracy"].iloc[0]
+    assert teacher["ours (95% CI)"] == f"{r.teacher['test_acc'].iloc[0]:.3f}"
+    # TINY runs 2 epochs: the source's epochs map by the ratio 2/1000, to at least epoch 1
+    assert (r.epoch(1000), r.epoch(500), r.epoch(100)) == (2, 1, 1)
+    assert r.where({"alpha": 1.0, "epoch": 1000}) == "alpha 1.0, epoch 2 (source: 1000)"

@@ -111,6 +111,73 @@ class Results:
         per_seed = self.students.groupby("seed")["seconds"].first().sum()
         return float(self.teacher["seconds"].iloc[0] + per_seed)
 
+    # -- evidence for kdlib.claims ------------------------------------------------------------
+    def epoch(self, source_epoch: int) -> int | None:
+        """Our epoch standing for the source's ``source_epoch`` (scaled by total epochs), or
+        ``None`` if the students were not evaluated then."""
+        ours = max(1, round(source_epoch * self.params["epochs"] / SOURCE_SCALE["epochs"]))
+        return ours if ours in self.params["snapshots"] else None
+
+    def where(self, at: dict[str, Any]) -> str:
+        """Where a claim is evaluated, in words (epochs mapped to ours)."""
+        parts = [f"{k} {v}" for k, v in at.items() if k != "epoch"]
+        if "epoch" in at:
+            ours = self.epoch(at["epoch"])
+            parts.append(f"epoch {ours} (source: {at['epoch']})" if ours is not None else
+                         f"source epoch {at['epoch']}, not evaluated in this run "
+                         f"(snapshots {self.params['snapshots']} of {self.params['epochs']})")
+        return ", ".join(parts) or "—"
+
+    def _rows(self, at: dict[str, Any], student: str | None = None) -> pd.DataFrame | None:
+        rows = self.students[self.students["student"] == (student or at.get("student",
+                                                                            "distilled"))]
+        if "epoch" in at:
+            epoch = self.epoch(at["epoch"])
+            if epoch is None:
+                return None
+            rows = rows[rows["epoch"] == epoch]
+        if "alpha" in at:
+            rows = rows[np.isclose(rows["alpha"], at["alpha"])]
+        return rows
+
+    def curve(self, metric: str, at: dict[str, Any]) -> pd.DataFrame | None:
+        """``metric`` of the distilled students: one row per alpha, one column per seed."""
+        rows = self._rows(at)
+        if rows is None or rows.empty:
+            return None
+        return rows.pivot(index="alpha", columns="seed", values=metric)
+
+    def values(self, metric: str, at: dict[str, Any]) -> np.ndarray | None:
+        """One value of ``metric`` per seed at ``at``; derived metrics are computed per seed."""
+        if metric == "teacher_acc":
+            return self.teacher["test_acc"].to_numpy(dtype=float)
+        derived = {"alpha_range", "max_acc", "initial_gain", "gain_over_scratch",
+                   "share_above_scratch"}
+        if metric not in derived:
+            rows = self._rows(at)
+            if rows is None or rows.empty:
+                return None
+            return rows.sort_values("seed")[metric].to_numpy(dtype=float)
+        curve = self.curve("test_acc", {k: v for k, v in at.items() if k != "alpha"})
+        if curve is None:
+            return None
+        if metric == "alpha_range":
+            return (curve.max() - curve.min()).to_numpy(dtype=float)
+        if metric == "max_acc":
+            return curve.max().to_numpy(dtype=float)
+        if metric == "initial_gain":
+            low = curve[(curve.index > 0) & (curve.index <= 0.5)]
+            if low.empty or 0.0 not in curve.index:
+                return None
+            return (low.max() - curve.loc[0.0]).to_numpy(dtype=float)
+        scratch = self._rows(at, student="scratch")
+        if scratch is None or scratch.empty:
+            return None
+        base = scratch.set_index("seed")["test_acc"].reindex(curve.columns)
+        if metric == "gain_over_scratch":
+            return (curve.max() - base).to_numpy(dtype=float)
+        return (curve > base).mean().to_numpy(dtype=float)  # share_above_scratch
+
     def summary(self, value: str = "test_acc", student: str = "distilled") -> pd.DataFrame:
         """Mean and 95% CI over seeds of ``value`` for each (epoch, alpha)."""
         rows = self.students[self.students["student"] == student]
