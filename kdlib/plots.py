@@ -6,18 +6,19 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-__all__ = ["metric_vs"]
+__all__ = ["bars", "metric_vs"]
 
 sns.set_theme(style="whitegrid", context="notebook")
 
 
 def metric_vs(summary: pd.DataFrame, x: str, hue: str | None, ylabel: str,
-              title: str = "", reference: tuple[str, float] | None = None) -> plt.Figure:
+              title: str = "", lines: pd.DataFrame | None = None) -> plt.Figure:
     """Mean of a metric against a swept parameter, one line per ``hue``, 95% CI bands.
 
     ``summary`` has the columns of :func:`kdlib.results.summarize` (``mean``, ``ci_low``,
-    ``ci_high``) plus ``x`` and ``hue``. ``reference`` draws a labelled horizontal line
-    (the teacher's accuracy, say).
+    ``ci_high``) plus ``x`` and ``hue``. ``lines`` (columns ``label``, ``mean``, ``ci_low``,
+    ``ci_high``) are drawn as dashed horizontal references with their bands (the teacher, the
+    scratch student).
     """
     fig, ax = plt.subplots(figsize=(7, 4.2))
     groups = summary.groupby(hue, sort=True) if hue else [(None, summary)]
@@ -29,8 +30,12 @@ def metric_vs(summary: pd.DataFrame, x: str, hue: str | None, ylabel: str,
                      errorbar=None)
         ax.fill_between(group[x], group["ci_low"], group["ci_high"], color=color, alpha=0.2,
                         linewidth=0)
-    if reference is not None:
-        ax.axhline(reference[1], color="0.3", linestyle="--", linewidth=1, label=reference[0])
+    greys = ["0.25", "0.55", "0.75"]
+    for grey, (_, ref) in zip(greys, (lines if lines is not None else pd.DataFrame()).iterrows(),
+                              strict=False):
+        ax.axhline(ref["mean"], color=grey, linestyle="--", linewidth=1, label=ref["label"])
+        if pd.notna(ref["ci_low"]):
+            ax.axhspan(ref["ci_low"], ref["ci_high"], color=grey, alpha=0.15, linewidth=0)
     ax.set_xlabel(x)
     ax.set_ylabel(ylabel)
     if title:
@@ -39,4 +44,30 @@ def metric_vs(summary: pd.DataFrame, x: str, hue: str | None, ylabel: str,
         ax.legend(title=None, frameon=False)
     fig.tight_layout()
     plt.close(fig)  # returned, not drawn: the notebook shows it once as the cell's value
+    return fig
+
+
+def bars(summary: pd.DataFrame, x: str, hue: str, ylabel: str,
+         ylim: tuple[float, float] | None = None) -> plt.Figure:
+    """Grouped bars of ``mean`` per ``x`` and ``hue`` with 95% CI error bars."""
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    levels = list(dict.fromkeys(summary[hue]))
+    xs = list(dict.fromkeys(summary[x]))
+    width = 0.8 / len(levels)
+    palette = sns.color_palette("viridis", n_colors=len(levels))
+    for k, (level, color) in enumerate(zip(levels, palette, strict=True)):
+        part = summary[summary[hue] == level].set_index(x).reindex(xs)
+        pos = [i + (k - (len(levels) - 1) / 2) * width for i in range(len(xs))]
+        err = [(part["mean"] - part["ci_low"]).fillna(0),
+               (part["ci_high"] - part["mean"]).fillna(0)]
+        ax.bar(pos, part["mean"], width=width, color=color, label=str(level), yerr=err,
+               capsize=2, error_kw={"linewidth": 0.8})
+    ax.set_xticks(range(len(xs)), [str(v) for v in xs])
+    ax.set_xlabel(x)
+    ax.set_ylabel(ylabel)
+    if ylim:
+        ax.set_ylim(*ylim)
+    ax.legend(frameon=False, ncols=len(levels))
+    fig.tight_layout()
+    plt.close(fig)
     return fig

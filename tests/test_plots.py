@@ -9,11 +9,25 @@ def test_metric_vs_draws_lines_bands_and_reference():
     summary = pd.DataFrame({"alpha": [0.0, 1.0, 0.0, 1.0], "epoch": [1, 1, 2, 2],
                             "mean": [0.5, 0.6, 0.7, 0.8], "ci_low": [0.4, 0.5, 0.6, 0.7],
                             "ci_high": [0.6, 0.7, 0.8, 0.9]})
-    fig = plots.metric_vs(summary, "alpha", "epoch", "accuracy", reference=("teacher", 0.95))
+    refs = pd.DataFrame({"label": ["teacher", "scratch"], "mean": [0.95, 0.55],
+                         "ci_low": [float("nan"), 0.5], "ci_high": [float("nan"), 0.6]})
+    fig = plots.metric_vs(summary, "alpha", "epoch", "accuracy", lines=refs)
     ax = fig.axes[0]
     lines = {line.get_label(): list(line.get_ydata()) for line in ax.get_lines()}
-    assert lines == {"epoch = 1": [0.5, 0.6], "epoch = 2": [0.7, 0.8], "teacher": [0.95, 0.95]}
+    assert lines == {"epoch = 1": [0.5, 0.6], "epoch = 2": [0.7, 0.8], "teacher": [0.95, 0.95],
+                     "scratch": [0.55, 0.55]}
     assert len(ax.collections) == 2  # one CI band per epoch
+    assert len(ax.patches) == 1  # the scratch student's band (the teacher has none)
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels == ["epoch = 1", "epoch = 2", "teacher"]
+    assert labels == ["epoch = 1", "epoch = 2", "teacher", "scratch"]
     assert ax.get_ylabel() == "accuracy"
+
+
+def test_bars_one_group_per_x_with_error_bars():
+    summary = pd.DataFrame({"class": ["0", "1", "0", "1"], "student": ["a", "a", "b", "b"],
+                            "mean": [0.9, 0.8, 0.7, 0.6], "ci_low": [0.85, 0.75, 0.65, 0.55],
+                            "ci_high": [0.95, 0.85, 0.75, 0.65]})
+    ax = plots.bars(summary, "class", "student", "accuracy").axes[0]
+    heights = sorted(round(p.get_height(), 2) for p in ax.patches)
+    assert heights == [0.6, 0.7, 0.8, 0.9]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1"]

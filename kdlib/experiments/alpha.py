@@ -178,6 +178,36 @@ class Results:
             return (curve.max() - base).to_numpy(dtype=float)
         return (curve > base).mean().to_numpy(dtype=float)  # share_above_scratch
 
+    def per_class(self, alphas: tuple[float, ...] = (0.0, 0.5, 1.0)) -> pd.DataFrame:
+        """Per-class test accuracy (recall) at the last epoch: one row per (seed, student, class).
+
+        ``student`` is ``"alpha = a"`` for the distilled students at ``alphas`` (those in the
+        run), and ``"scratch"``.
+        """
+        swept = self.params["alphas"]
+        picks = [(f"alpha = {a:g}", swept.index(a)) for a in alphas if a in swept]
+        picks.append(("scratch", len(swept)))
+        rows = []
+        for seed, logits in self.test_logits.items():
+            for label, i in picks:
+                report = metrics.class_report(logits[i], torch.from_numpy(self.y_test),
+                                              self.classes)
+                rows += [{"seed": seed, "student": label, "class": c, "accuracy": r}
+                         for c, r in zip(report["class"], report["recall"], strict=True)]
+        return pd.DataFrame(rows)
+
+    def references(self, value: str = "test_acc") -> pd.DataFrame:
+        """The scratch student at the last epoch (and the teacher, for accuracy), as lines."""
+        last = max(self.params["snapshots"])
+        rows = self.students[(self.students["student"] == "scratch")
+                             & (self.students["epoch"] == last)]
+        mean, lo, hi = metrics.mean_ci(rows[value].to_numpy(dtype=float))
+        out = [{"label": f"scratch (epoch {last})", "mean": mean, "ci_low": lo, "ci_high": hi}]
+        if value == "test_acc":
+            out.insert(0, {"label": "teacher", "mean": float(self.teacher["test_acc"].iloc[0]),
+                           "ci_low": float("nan"), "ci_high": float("nan")})
+        return pd.DataFrame(out)
+
     def summary(self, value: str = "test_acc", student: str = "distilled") -> pd.DataFrame:
         """Mean and 95% CI over seeds of ``value`` for each (epoch, alpha)."""
         rows = self.students[self.students["student"] == student]
@@ -291,6 +321,53 @@ def run(p: dict[str, Any], cache: Cache | None = None) -> Results:
                    students=pd.concat(tables, ignore_index=True), test_logits=logits,
                    y_test=ds.y_test[:p["n_test"]], classes=ds.classes, data_digest=ds.digest,
                    seconds=time.perf_counter() - start)
+
+
+def _fmt(values: np.ndarray) -> str:
+    mean, lo, hi = metrics.mean_ci(values)
+    return f"{mean:.3f}" if np.isnan(lo) else f"{mean:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def discussion(r: Results, claims_table: pd.DataFrame) -> str:
+    """A few sentences, generated from the numbers of this run, for the chapter's discussion."""
+    last = max(r.params["snapshots"])
+    source_last = round(last * SOURCE_SCALE["epochs"] / r.params["epochs"])
+    curve = r.curve("test_acc", {"epoch": source_last})
+    scratch = r.values("test_acc", {"student": "scratch", "epoch": source_last})
+    agree = r.curve("agreement", {"epoch": source_last})
+    means = curve.mean(axis=1)
+    best = float(means.idxmax())
+    diff = curve.loc[best].to_numpy(dtype=float) - scratch
+    _, lo, hi = metrics.mean_ci(diff)
+    if np.isnan(lo):
+        beats = "one seed cannot tell whether that beats the scratch student"
+    elif lo > 0:
+        beats = "significantly better than the scratch student"
+    elif hi < 0:
+        beats = "significantly worse than the scratch student"
+    else:
+        beats = "not significantly different from the scratch student"
+    counts = claims_table["verdict"].value_counts()
+    teacher = float(r.teacher["test_acc"].iloc[0])
+    return "\n".join([
+        f"The teacher scores {teacher:.3f} on the test set (the report: 0.988). After {last} "
+        "epochs the best distilled student is at alpha = "
+        f"{best:g}, with {_fmt(curve.loc[best].to_numpy(dtype=float))}: {beats} "
+        f"({_fmt(scratch)}; paired difference {_fmt(diff)}).",
+        "",
+        f"Across alpha, mean accuracy runs from {means.min():.3f} (alpha = "
+        f"{float(means.idxmin()):g}) to {means.max():.3f}; at alpha = 0 it is "
+        f"{_fmt(curve.iloc[0].to_numpy(dtype=float))} and at alpha = 1 "
+        f"{_fmt(curve.iloc[-1].to_numpy(dtype=float))}. Agreement with the teacher is highest "
+        f"at alpha = {float(agree.mean(axis=1).idxmax()):g} "
+        f"({agree.mean(axis=1).max():.3f}) and lowest at alpha = "
+        f"{float(agree.mean(axis=1).idxmin()):g} ({agree.mean(axis=1).min():.3f}).",
+        "",
+        f"Of the {len(claims_table)} claims tested, {counts.get('holds', 0)} hold, "
+        f"{counts.get('contradicted', 0)} are contradicted, {counts.get('inconclusive', 0)} "
+        f"are inconclusive at this number of seeds, and {counts.get('not testable here', 0)} "
+        "cannot be tested by this run.",
+    ])
 
 
 def scale_note(p: dict[str, Any]) -> str:
