@@ -96,3 +96,24 @@ def test_every_claim_of_000_and_001_gets_a_verdict(first_run):
     # TINY runs 2 epochs: the source's epochs map by the ratio 2/1000, to at least epoch 1
     assert (r.epoch(1000), r.epoch(500), r.epoch(100)) == (2, 1, 1)
     assert r.where({"alpha": 1.0, "epoch": 1000}) == "alpha 1.0, epoch 2 (source: 1000)"
+
+
+def test_future_directions_vary_one_thing_each(tmp_path):
+    p = alpha.resolve(TINY)
+    q = alpha.direction_params(p, "noise 20%")
+    assert q["noise_rate"] == 0.2 and q["alphas"] == alpha.DIRECTION_ALPHAS
+    assert q["epochs"] == 1 and q["snapshots"] == [1] and q["n_train"] == p["n_train"]
+    d = alpha.directions({**p, "seeds": 1}, Cache(tmp_path))
+    assert list(dict.fromkeys(d["variant"])) == list(alpha.DIRECTIONS)
+    per = d.groupby("variant").size()
+    assert (per == len(alpha.DIRECTION_ALPHAS) + 1).all()  # five alphas and the scratch student
+    noise0 = d[d["variant"] == "noise 0%"]
+    assert noise0["noisy_recovered"].isna().all()  # no perturbed labels to recover
+    table = alpha.directions_table(d)
+    assert list(table.index) == list(alpha.DIRECTIONS)
+    assert table["best alpha"].isin(alpha.DIRECTION_ALPHAS).all()
+    summary = alpha.directions_summary(d, "noisy_recovered", ("noise 10%", "noise 20%"))
+    assert list(dict.fromkeys(summary["variant"])) == ["noise 10%", "noise 20%"]
+    assert len(summary) == 2 * len(alpha.DIRECTION_ALPHAS)
+    note = alpha.directions_note(p)
+    assert "1 epoch(s)" in note and "0, 0.25, 0.5, 0.75, 1" in note

@@ -27,7 +27,9 @@ from kdlib.models import StackedHaoCNN, hao_student, hao_teacher
 from kdlib.results import Cache, summarize
 from kdlib.train import distil_stack, predict, train_supervised
 
-__all__ = ["SCHEMA", "Results", "resolve", "run", "scale_note"]
+__all__ = ["DIRECTIONS", "SCHEMA", "Results", "direction_params", "directions",
+           "directions_note", "directions_summary", "directions_table", "discussion", "resolve",
+           "run", "scale_note"]
 
 _ALPHAS = [round(0.1 * i, 1) for i in range(11)]
 SCRATCH_SEED_OFFSET = 1_000_003  # the scratch student's initial weights: seed + this
@@ -263,7 +265,8 @@ def _student_unit(p: dict[str, Any], seed: int, x: torch.Tensor, y: torch.Tensor
     def evaluate(epoch: int, stack: torch.nn.Module) -> None:
         s = len(alphas)
         logits = predict(stack, x_test.expand(-1, s, -1, -1)).transpose(0, 1)
-        noisy = predict(stack, x[changed].expand(-1, s, -1, -1)).transpose(0, 1)
+        if len(changed):
+            noisy = predict(stack, x[changed].expand(-1, s, -1, -1)).transpose(0, 1)
         for i, (alpha, kind) in enumerate(zip(alphas, kinds, strict=True)):
             rows.append({
                 "seed": seed, "student": kind, "alpha": alpha, "epoch": epoch,
@@ -321,6 +324,83 @@ def run(p: dict[str, Any], cache: Cache | None = None) -> Results:
                    students=pd.concat(tables, ignore_index=True), test_logits=logits,
                    y_test=ds.y_test[:p["n_test"]], classes=ds.classes, data_digest=ds.digest,
                    seconds=time.perf_counter() - start)
+
+
+# The report's future directions (its Section 7), each a variant of the main run's parameters.
+# They sweep fewer alphas for half the epochs, and the chapter says so.
+DIRECTIONS: dict[str, dict[str, Any]] = {
+    "noise 0%": {"noise_rate": 0.0},
+    "noise 10%": {"noise_rate": 0.1},
+    "noise 20%": {"noise_rate": 0.2},
+    "poor teacher": {"teacher_data": "subset", "teacher_epochs": 1},
+    "Fashion-MNIST": {"dataset": "fashion_mnist"},
+}
+DIRECTION_ALPHAS = [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+def direction_params(p: dict[str, Any], variant: str) -> dict[str, Any]:
+    """The main run's parameters, reduced (5 alphas, half the epochs) and changed by a variant."""
+    epochs = max(1, p["epochs"] // 2)
+    q = {**p, "alphas": DIRECTION_ALPHAS, "epochs": epochs, "snapshots": [epochs],
+         **DIRECTIONS[variant]}
+    if p["profile"] == "paper" and variant == "poor teacher":
+        q.update(teacher_data="full", teacher_epochs=2)  # the report's suggestion, literally
+    return q
+
+
+def directions(p: dict[str, Any], cache: Cache | None = None) -> pd.DataFrame:
+    """Every future-direction variant, run (or loaded); last-epoch rows with a ``variant``."""
+    tables = []
+    for variant in DIRECTIONS:
+        r = run(direction_params(p, variant), cache)
+        last = r.students[r.students["epoch"] == max(r.params["snapshots"])]
+        tables.append(last.assign(variant=variant,
+                                  teacher_acc=float(r.teacher["test_acc"].iloc[0])))
+    return pd.concat(tables, ignore_index=True)
+
+
+def directions_summary(d: pd.DataFrame, value: str = "test_acc",
+                       variants: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Mean and CI over seeds of ``value`` per (variant, alpha), distilled students only."""
+    rows = d[d["student"] == "distilled"]
+    if variants is not None:
+        rows = rows[rows["variant"].isin(variants)]
+    out = summarize(rows, ["variant", "alpha"], value)
+    order = {v: i for i, v in enumerate(DIRECTIONS)}
+    return out.sort_values(["variant", "alpha"], key=lambda c: c.map(order) if c.name ==
+                           "variant" else c).reset_index(drop=True)
+
+
+def directions_table(d: pd.DataFrame) -> pd.DataFrame:
+    """One row per variant: the teacher's accuracy and the scratch and best distilled students."""
+    rows = []
+    for variant, part in d.groupby("variant", sort=False):
+        distilled = part[part["student"] == "distilled"]
+        means = distilled.groupby("alpha")["test_acc"].mean()
+        rows.append({
+            "variant": variant, "teacher": part["teacher_acc"].iloc[0],
+            "best alpha": means.idxmax(),
+            "best distilled": _fmt(distilled[distilled["alpha"] == means.idxmax()]["test_acc"]
+                                   .to_numpy(dtype=float)),
+            "scratch": _fmt(part[part["student"] == "scratch"]["test_acc"].to_numpy(dtype=float)),
+        })
+    return pd.DataFrame(rows).set_index("variant")
+
+
+def directions_note(p: dict[str, Any]) -> str:
+    """A MyST admonition stating the reduced scale of the future-direction runs."""
+    q = direction_params(p, "noise 0%")
+    return "\n".join([
+        "```{admonition} Scale of these runs",
+        ":class: warning",
+        f"Each variant changes one thing of the main run and sweeps alpha in "
+        f"{', '.join(f'{a:g}' for a in q['alphas'])} for {q['epochs']} epoch(s), "
+        f"{q['seeds']} seed(s), evaluated at the last epoch. 'poor teacher': "
+        + ("2 epochs on all 60,000 clean images (the report's suggestion)."
+           if p["profile"] == "paper" else "1 epoch on the students' noisy training images.")
+        + " Fashion-MNIST: the same design on Zalando's clothes images.",
+        "```",
+    ])
 
 
 def _fmt(values: np.ndarray) -> str:
