@@ -13,11 +13,14 @@ gradient of the distillation term. Here the teacher is frozen by default (as Ker
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import keras
+import numpy as np
 
 from kdlib.losses import keras_kd_loss
 
-__all__ = ["Distiller", "check_kd_params"]
+__all__ = ["Distiller", "check_kd_params", "fit_students", "fit_supervised", "predict"]
 
 
 def check_kd_params(alpha: float, temperature: float) -> None:
@@ -67,3 +70,62 @@ class Distiller(keras.Model):
     def call(self, x):
         """The student's logits."""
         return self.student(x)
+
+
+def _nhwc(x: np.ndarray) -> np.ndarray:
+    """float32 NCHW (kdlib's torch layout) → NHWC (Keras's)."""
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+
+
+class _Snapshots(keras.callbacks.Callback):
+    """Calls ``on_snapshot(epoch, student)`` after each listed epoch (1-based)."""
+
+    def __init__(self, snapshots: Sequence[int],
+                 on_snapshot: Callable[[int, keras.Model], None]) -> None:
+        super().__init__()
+        self.snapshots, self.on_snapshot = set(snapshots), on_snapshot
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if epoch + 1 in self.snapshots:
+            self.on_snapshot(epoch + 1, self.model)
+
+
+def fit_students(student_init: keras.Model, teacher: keras.Model, x: np.ndarray, y: np.ndarray,
+                 alphas: Sequence[float], temperature: float, epochs: int, batch_size: int,
+                 learning_rate: float, seed: int, snapshots: Sequence[int],
+                 on_snapshot: Callable[[int, int, keras.Model], None]) -> np.ndarray:
+    """The seed's way: one ``Distiller.fit`` per alpha, one after another.
+
+    Every student starts from ``student_init``'s weights; ``x`` is float32 NCHW. Calls
+    ``on_snapshot(i, epoch, student)`` for student ``i`` at each listed epoch and returns the
+    per-epoch training losses, shape ``(epochs, len(alphas))``.
+    """
+    xs = _nhwc(x)
+    history = np.zeros((epochs, len(alphas)))
+    for i, alpha in enumerate(alphas):
+        keras.utils.set_random_seed(seed)  # the same batch order for every alpha
+        student = keras.models.clone_model(student_init)
+        student.set_weights(student_init.get_weights())
+        distiller = Distiller(student, teacher)
+        distiller.compile(keras.optimizers.Adam(learning_rate), metrics=[], alpha=alpha,
+                          temperature=temperature)
+        fit = distiller.fit(xs, y, epochs=epochs, batch_size=batch_size, shuffle=True,
+                            verbose=0, callbacks=[_Snapshots(
+                                snapshots, lambda e, m, i=i: on_snapshot(i, e, m.student))])
+        history[:, i] = fit.history["loss"]
+    return history
+
+
+def fit_supervised(model: keras.Model, x: np.ndarray, y: np.ndarray, epochs: int,
+                   batch_size: int, learning_rate: float, seed: int) -> list[float]:
+    """Plain Keras training on hard labels (the teacher, or a scratch student)."""
+    keras.utils.set_random_seed(seed)
+    model.compile(keras.optimizers.Adam(learning_rate),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    fit = model.fit(_nhwc(x), y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)
+    return list(fit.history["loss"])
+
+
+def predict(model: keras.Model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
+    """Logits of a Keras model on float32 NCHW images."""
+    return np.asarray(model.predict(_nhwc(x), batch_size=batch_size, verbose=0))

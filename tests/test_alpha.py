@@ -117,3 +117,23 @@ def test_future_directions_vary_one_thing_each(tmp_path):
     assert len(summary) == 2 * len(alpha.DIRECTION_ALPHAS)
     note = alpha.directions_note(p)
     assert "1 epoch(s)" in note and "0, 0.25, 0.5, 0.75, 1" in note
+
+
+def test_keras_framework_gives_the_same_tables(tmp_path, first_run):
+    _, _, torch_run = first_run
+    p = alpha.resolve({**TINY, "framework": "keras", "seeds": 1})
+    r = alpha.run(p, Cache(tmp_path))
+    s, t = r.students, torch_run.students[torch_run.students["seed"] == 0]
+    assert list(s.columns) == list(t.columns)
+    assert s[["student", "alpha", "epoch"]].equals(t[["student", "alpha", "epoch"]])
+    assert s["test_acc"].between(0, 1).all() and (s["test_loss"] > 0).all()
+    assert r.test_logits[0].shape == (3, 100, 10)
+    assert not s["test_loss"].equals(t["test_loss"])  # another framework, other numbers
+
+
+def test_compare_frameworks_rows_and_verdicts(tmp_path):
+    table = alpha.compare_frameworks(alpha.resolve({**TINY, "seeds": 2}), Cache(tmp_path))
+    assert table[["student", "alpha"]].values.tolist() == [
+        ["distilled", 0.0], ["distilled", 0.5], ["distilled", 1.0], ["scratch", 1.0]]
+    assert set(table["within seed noise"]) <= {"agree", "differ", "one seed: cannot tell"}
+    assert table["torch - keras"].str.match(r"^[+-]\d\.\d{3}").all()

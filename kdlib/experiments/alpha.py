@@ -20,22 +20,32 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from scipy import stats
 
 from kdlib import data, metrics
 from kdlib.config import Param, ParamError, Schema
-from kdlib.models import StackedHaoCNN, hao_student, hao_teacher
+from kdlib.models import (
+    StackedHaoCNN,
+    hao_student,
+    hao_teacher,
+    keras_hao_student,
+    keras_hao_teacher,
+)
 from kdlib.results import Cache, summarize
 from kdlib.train import distil_stack, predict, train_supervised
 
 __all__ = ["DIRECTIONS", "SCHEMA", "Results", "direction_params", "directions",
            "directions_note", "directions_summary", "directions_table", "discussion", "resolve",
-           "run", "scale_note"]
+           "run", "scale_note", "compare_frameworks", "comparison_params"]
 
 _ALPHAS = [round(0.1 * i, 1) for i in range(11)]
 SCRATCH_SEED_OFFSET = 1_000_003  # the scratch student's initial weights: seed + this
 _MAX_SEED = 2**31 - 1
 
 SCHEMA = Schema("alpha", (
+    Param("framework", str, "torch: all students of a seed as one stacked model; keras: the "
+          "seed's own Keras Distiller, one alpha after another (slow).",
+          {"quick": "torch", "default": "torch", "paper": "torch"}, choices=("torch", "keras")),
     Param("dataset", str, "Training and test data (28x28 grey images).",
           {"quick": "mnist", "default": "mnist", "paper": "mnist"},
           choices=("mnist", "fashion_mnist")),
@@ -222,73 +232,147 @@ def _tensors(x: np.ndarray) -> torch.Tensor:
 
 def _teacher_unit(p: dict[str, Any], ds: data.Dataset, x: np.ndarray,
                   y_noisy: np.ndarray) -> dict[str, Any]:
-    """Train the teacher; its logits on the students' training images and the test set."""
+    """Train the teacher; its weights and its logits on the students' images and the test set."""
     start = time.perf_counter()
     if p["teacher_data"] == "full":
         xt, yt = _tensors(ds.x_train), torch.from_numpy(ds.y_train)
     else:
         xt, yt = _tensors(x), torch.from_numpy(y_noisy)
-    torch.manual_seed(p["teacher_seed"])
-    model = hao_teacher()
-    losses = train_supervised(model, xt, yt, p["teacher_epochs"], p["batch_size"],
-                              p["learning_rate"], p["teacher_seed"])
     x_test = _tensors(ds.x_test[:p["n_test"]])
-    test_logits = predict(model, x_test)
-    train_logits = predict(model, _tensors(x))
+    if p["framework"] == "keras":
+        from kdlib import distiller
+        model = keras_hao_teacher()
+        losses = distiller.fit_supervised(model, xt.numpy(), yt.numpy(), p["teacher_epochs"],
+                                          p["batch_size"], p["learning_rate"], p["teacher_seed"])
+        weights = {f"w{i}": torch.from_numpy(w) for i, w in enumerate(model.get_weights())}
+        test_logits = torch.from_numpy(distiller.predict(model, x_test.numpy()))
+        train_logits = torch.from_numpy(distiller.predict(model, _tensors(x).numpy()))
+    else:
+        torch.manual_seed(p["teacher_seed"])
+        model = hao_teacher()
+        losses = train_supervised(model, xt, yt, p["teacher_epochs"], p["batch_size"],
+                                  p["learning_rate"], p["teacher_seed"])
+        weights = model.state_dict()
+        test_logits = predict(model, x_test)
+        train_logits = predict(model, _tensors(x))
     y_test = torch.from_numpy(ds.y_test[:p["n_test"]])
     table = pd.DataFrame({"test_acc": [metrics.accuracy(test_logits, y_test)],
                           "final_train_loss": [losses[-1]],
                           "seconds": [time.perf_counter() - start]})
-    return {"teacher": table, "logits": {"train": train_logits, "test": test_logits}}
+    return {"teacher": table, "weights": weights,
+            "logits": {"train": train_logits, "test": test_logits}}
+
+
+@dataclass
+class _Scorer:
+    """Turns one snapshot's logits of a seed's students into tidy rows."""
+
+    seed: int
+    alphas: list[float]
+    kinds: list[str]
+    teacher_test: torch.Tensor
+    y_test: torch.Tensor
+    y_recovered: torch.Tensor  # the original labels of the perturbed training images
+    rows: list[dict[str, Any]]
+
+    def add(self, i: int, epoch: int, logits: torch.Tensor, noisy: torch.Tensor | None) -> None:
+        """Metrics of student ``i`` after ``epoch``: test logits, logits on perturbed images."""
+        self.rows.append({
+            "seed": self.seed, "student": self.kinds[i], "alpha": self.alphas[i], "epoch": epoch,
+            "test_acc": metrics.accuracy(logits, self.y_test),
+            "test_loss": metrics.cross_entropy(logits, self.y_test),
+            "agreement": metrics.agreement(logits, self.teacher_test),
+            "kl_to_teacher": metrics.mean_kl(logits, self.teacher_test),
+            "noisy_recovered": float("nan") if noisy is None
+            else metrics.accuracy(noisy, self.y_recovered),
+        })
+
+    def table(self, history: np.ndarray, start: float) -> pd.DataFrame:
+        """The rows, sorted, with each student's training loss at its epoch and the time."""
+        table = pd.DataFrame(self.rows)
+        index = {(k, a): i for i, (k, a) in enumerate(zip(self.kinds, self.alphas, strict=True))}
+        table["train_loss"] = [float(history[e - 1, index[(k, a)]]) for k, a, e in
+                               zip(table["student"], table["alpha"], table["epoch"], strict=True)]
+        table["seconds"] = time.perf_counter() - start
+        order = {k: i for i, k in enumerate(("distilled", "scratch"))}
+        return table.sort_values(["epoch", "student", "alpha"],
+                                 key=lambda c: c.map(order) if c.name == "student" else c,
+                                 ignore_index=True)
 
 
 def _student_unit(p: dict[str, Any], seed: int, x: torch.Tensor, y: torch.Tensor,
-                  teacher_logits: dict[str, torch.Tensor], x_test: torch.Tensor,
-                  y_test: torch.Tensor, changed: torch.Tensor,
-                  y_clean: torch.Tensor) -> dict[str, Any]:
-    """One seed: every alpha's student, and the scratch student, trained together.
+                  teacher: dict[str, Any], x_test: torch.Tensor, y_test: torch.Tensor,
+                  changed: torch.Tensor, y_clean: torch.Tensor) -> dict[str, Any]:
+    """One seed: every alpha's student, and the scratch student.
 
     The distilled students share one initialisation; the scratch student (hard labels only,
     i.e. alpha = 1) has its own, as the report's separately built Keras model had.
     """
     start = time.perf_counter()
-    torch.manual_seed(seed)
-    init = hao_student()
-    torch.manual_seed(SCRATCH_SEED_OFFSET + seed)
-    scratch = hao_student()
     alphas = [*p["alphas"], 1.0]
     kinds = ["distilled"] * len(p["alphas"]) + ["scratch"]
-    model = StackedHaoCNN([init] * len(p["alphas"]) + [scratch])
-    rows: list[dict[str, Any]] = []
-    last: dict[str, torch.Tensor] = {}
+    scorer = _Scorer(seed, alphas, kinds, teacher["logits"]["test"], y_test, y_clean[changed],
+                     [])
+    last: dict[int, torch.Tensor] = {}
+    if p["framework"] == "keras":
+        history = _keras_students(p, seed, x, y, teacher, x_test, changed, scorer, last)
+    else:
+        torch.manual_seed(seed)
+        init = hao_student()
+        torch.manual_seed(SCRATCH_SEED_OFFSET + seed)
+        scratch = hao_student()
+        model = StackedHaoCNN([init] * len(p["alphas"]) + [scratch])
 
-    def evaluate(epoch: int, stack: torch.nn.Module) -> None:
-        s = len(alphas)
-        logits = predict(stack, x_test.expand(-1, s, -1, -1)).transpose(0, 1)
-        if len(changed):
-            noisy = predict(stack, x[changed].expand(-1, s, -1, -1)).transpose(0, 1)
-        for i, (alpha, kind) in enumerate(zip(alphas, kinds, strict=True)):
-            rows.append({
-                "seed": seed, "student": kind, "alpha": alpha, "epoch": epoch,
-                "test_acc": metrics.accuracy(logits[i], y_test),
-                "test_loss": metrics.cross_entropy(logits[i], y_test),
-                "agreement": metrics.agreement(logits[i], teacher_logits["test"]),
-                "kl_to_teacher": metrics.mean_kl(logits[i], teacher_logits["test"]),
-                "noisy_recovered": metrics.accuracy(noisy[i], y_clean[changed])
-                if len(changed) else float("nan"),
-                "train_loss": float("nan"),
-            })
-        last["test"] = logits.clone()
+        def evaluate(epoch: int, stack: torch.nn.Module) -> None:
+            s = len(alphas)
+            logits = predict(stack, x_test.expand(-1, s, -1, -1)).transpose(0, 1)
+            noisy = (predict(stack, x[changed].expand(-1, s, -1, -1)).transpose(0, 1)
+                     if len(changed) else [None] * s)
+            for i in range(s):
+                scorer.add(i, epoch, logits[i], noisy[i])
+                last[i] = logits[i].clone()
 
-    history = distil_stack(model, x, y, teacher_logits["train"], alphas, p["temperature"],
-                           p["epochs"], p["batch_size"], p["learning_rate"], seed,
-                           snapshots=p["snapshots"], on_snapshot=evaluate,
-                           desc=f"students, seed {seed}")
-    table = pd.DataFrame(rows)
-    table["train_loss"] = [float(history[e - 1, i % len(alphas)])
-                           for i, e in enumerate(table["epoch"])]
-    table["seconds"] = time.perf_counter() - start
-    return {"students": table, "logits": {"test": last["test"]}}
+        history = distil_stack(model, x, y, teacher["logits"]["train"], alphas,
+                               p["temperature"], p["epochs"], p["batch_size"],
+                               p["learning_rate"], seed, snapshots=p["snapshots"],
+                               on_snapshot=evaluate, desc=f"students, seed {seed}").numpy()
+    logits = torch.stack([last[i] for i in range(len(alphas))])
+    return {"students": scorer.table(history, start), "logits": {"test": logits}}
+
+
+def _keras_students(p: dict[str, Any], seed: int, x: torch.Tensor, y: torch.Tensor,
+                    teacher: dict[str, Any], x_test: torch.Tensor, changed: torch.Tensor,
+                    scorer: _Scorer, last: dict[int, torch.Tensor]) -> np.ndarray:
+    """The seed's way: a Keras ``Distiller.fit`` per alpha, then the scratch student."""
+    import keras
+
+    from kdlib import distiller
+
+    teacher_model = keras_hao_teacher()
+    teacher_model.set_weights([teacher["weights"][f"w{i}"].numpy()
+                               for i in range(len(teacher["weights"]))])
+    xn, yn, xt = x.numpy(), y.numpy(), x_test.numpy()
+    noisy_x = x[changed].numpy()
+
+    def evaluate(i: int, epoch: int, student) -> None:
+        logits = torch.from_numpy(distiller.predict(student, xt))
+        noisy = torch.from_numpy(distiller.predict(student, noisy_x)) if len(changed) else None
+        scorer.add(i, epoch, logits, noisy)
+        last[i] = logits
+
+    keras.utils.set_random_seed(seed)
+    init = keras_hao_student()
+    common = (p["temperature"], p["epochs"], p["batch_size"], p["learning_rate"], seed,
+              p["snapshots"])
+    history = distiller.fit_students(init, teacher_model, xn, yn, p["alphas"], *common,
+                                     on_snapshot=evaluate)
+    keras.utils.set_random_seed(SCRATCH_SEED_OFFSET + seed)
+    scratch = keras_hao_student()
+    k = len(p["alphas"])
+    scratch_history = distiller.fit_students(
+        scratch, teacher_model, xn, yn, [1.0], *common,
+        on_snapshot=lambda i, e, m: evaluate(k + i, e, m))
+    return np.concatenate([history, scratch_history], axis=1)
 
 
 def run(p: dict[str, Any], cache: Cache | None = None) -> Results:
@@ -299,7 +383,7 @@ def run(p: dict[str, Any], cache: Cache | None = None) -> Results:
     x_np, y_clean_np = data.first_n(ds.x_train, ds.y_train, p["n_train"])
     y_noisy_np, changed_np = data.label_noise(y_clean_np, p["noise_rate"], p["noise_kind"],
                                               p["noise_seed"])
-    teacher_keys = ["dataset", "n_train", "n_test", "teacher_data", "teacher_epochs",
+    teacher_keys = ["framework", "dataset", "n_train", "n_test", "teacher_data", "teacher_epochs",
                     "teacher_seed", "batch_size", "learning_rate"]
     if p["teacher_data"] == "subset":  # then the teacher saw the noisy labels too
         teacher_keys += ["noise_rate", "noise_kind", "noise_seed"]
@@ -316,8 +400,8 @@ def run(p: dict[str, Any], cache: Cache | None = None) -> Results:
               "seed": seed}
         unit = cache.get_or_compute(
             "alpha", "students", sp, ds.digest,
-            lambda seed=seed: _student_unit(p, seed, x, y, teacher["logits"], x_test, y_test,
-                                            changed, y_clean))
+            lambda seed=seed: _student_unit(p, seed, x, y, teacher, x_test, y_test, changed,
+                                            y_clean))
         tables.append(unit["students"])
         logits[seed] = unit["logits"]["test"]
     return Results(params=p, teacher=teacher["teacher"],
@@ -401,6 +485,39 @@ def directions_note(p: dict[str, Any]) -> str:
         + " Fashion-MNIST: the same design on Zalando's clothes images.",
         "```",
     ])
+
+
+def comparison_params(p: dict[str, Any], framework: str) -> dict[str, Any]:
+    """A small configuration run in both frameworks (3 alphas, 3 epochs, <= 2,000 images)."""
+    return {**p, "framework": framework, "n_train": min(p["n_train"], 2000),
+            "n_test": min(p["n_test"], 2000), "teacher_data": "subset", "teacher_epochs": 1,
+            "alphas": [0.0, 0.5, 1.0], "epochs": 3, "snapshots": [3]}
+
+
+def compare_frameworks(p: dict[str, Any], cache: Cache | None = None) -> pd.DataFrame:
+    """Torch (stacked) and Keras (the seed's Distiller) on one small configuration.
+
+    One row per (student, alpha): each framework's mean test accuracy with its CI over seeds,
+    and the difference torch - keras with its Welch 95% interval. Each framework trains its
+    own teacher, so teacher noise is part of the seed noise.
+    """
+    runs = {fw: run(comparison_params(p, fw), cache).students for fw in ("torch", "keras")}
+    rows = []
+    for (kind, a), part in runs["torch"].groupby(["student", "alpha"], sort=False):
+        other = runs["keras"]
+        other = other[(other["student"] == kind) & (other["alpha"] == a)]
+        t_acc, k_acc = part["test_acc"].to_numpy(), other["test_acc"].to_numpy()
+        diff = float(t_acc.mean() - k_acc.mean())
+        if min(len(t_acc), len(k_acc)) > 1 and (t_acc.std() > 0 or k_acc.std() > 0):
+            ci = stats.ttest_ind(t_acc, k_acc, equal_var=False).confidence_interval(0.95)
+            lo, hi = float(ci.low), float(ci.high)
+            text = f"{diff:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+            verdict = "agree" if lo <= 0 <= hi else "differ"
+        else:
+            text, verdict = f"{diff:+.3f}", "one seed: cannot tell"
+        rows.append({"student": kind, "alpha": a, "torch": _fmt(t_acc), "keras": _fmt(k_acc),
+                     "torch - keras": text, "within seed noise": verdict})
+    return pd.DataFrame(rows)
 
 
 def _fmt(values: np.ndarray) -> str:
