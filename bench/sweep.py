@@ -100,7 +100,8 @@ def main() -> None:
     flops = student_flops_per_image() * n * len(ALPHAS)
     peak = matmul_peak(r)
     print(f"{n} images, {len(ALPHAS)} students, 1 epoch at batch 32; torch "
-          f"{torch.__version__}, keras {distiller.keras.__version__}, {torch.get_num_threads()} threads; "
+          f"{torch.__version__}, keras {distiller.keras.__version__}, "
+          f"{torch.get_num_threads()} threads; "
           f"medians of {r}\n")
     print("| way | seconds | kdlib's speed-up | student GFLOP/s | share of matmul peak |")
     print("| --- | --- | --- | --- | --- |")
