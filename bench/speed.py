@@ -11,29 +11,16 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import statistics
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from timing import median_time  # bench/timing.py
 
 from kdlib import models
 from kdlib.models import StackedHaoCNN, hao_student, hao_teacher
 from kdlib.train import distil_stack, predict
-
-
-def median_time(fn: Callable[[], object], repeats: int) -> float:
-    """Median wall time of ``fn`` over ``repeats`` calls, after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def stacked_vs_loop(repeats: int, n: int = 1024, students: int = 11) -> tuple[float, float]:

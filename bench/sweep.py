@@ -12,12 +12,10 @@ the ratios, and the achieved student-training GFLOP/s against a measured matrix-
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 
 import numpy as np
 import torch
+from timing import median_time  # bench/timing.py
 from torch.utils.flop_counter import FlopCounterMode
 
 from kdlib import distiller  # kdlib first: it quiets TensorFlow before Keras loads
@@ -32,17 +30,6 @@ from kdlib.models import (
 from kdlib.train import adam, distil_stack, predict
 
 ALPHAS = [round(0.1 * i, 1) for i in range(11)] + [1.0]  # the last one: the scratch student
-
-
-def median_time(fn: Callable[[], object], repeats: int) -> float:
-    """Median wall time of ``fn`` over ``repeats`` calls, after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def student_flops_per_image() -> float:
