@@ -110,7 +110,7 @@ class Results:
 
     params: dict[str, Any]
     teacher: pd.DataFrame   # one row: teacher test accuracy and training time
-    students: pd.DataFrame  # one row per (seed, alpha, epoch)
+    students: pd.DataFrame  # one row per (seed, student, alpha, epoch)
     test_logits: dict[int, torch.Tensor]  # seed -> (alphas + scratch, n_test, 10), last epoch
     y_test: np.ndarray
     classes: tuple[str, ...]
