@@ -13,6 +13,7 @@ gradient of the distillation term. Here the teacher is frozen by default (as Ker
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 
 import keras
@@ -21,6 +22,10 @@ import numpy as np
 from kdlib.losses import keras_kd_loss
 
 __all__ = ["Distiller", "check_kd_params", "fit_students", "fit_supervised", "predict"]
+
+# Predicting with many freshly built students makes tf.function retrace, and TensorFlow warns
+# about it on every call; the retracing is expected here, the warnings are noise in the book.
+logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 def check_kd_params(alpha: float, temperature: float) -> None:
