@@ -137,3 +137,5 @@ def test_compare_frameworks_rows_and_verdicts(tmp_path):
         ["distilled", 0.0], ["distilled", 0.5], ["distilled", 1.0], ["scratch", 1.0]]
     assert set(table["within seed noise"]) <= {"agree", "differ", "one seed: cannot tell"}
     assert table["torch - keras"].str.match(r"^[+-]\d\.\d{3}").all()
+    note = alpha.comparison_note(alpha.resolve({**TINY, "seeds": 2}))
+    assert "200 training images" in note and "3 epochs, 2 seed(s)" in note

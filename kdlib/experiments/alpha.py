@@ -36,7 +36,7 @@ from kdlib.train import distil_stack, predict, train_supervised
 
 __all__ = ["DIRECTIONS", "SCHEMA", "Results", "direction_params", "directions",
            "directions_note", "directions_summary", "directions_table", "discussion", "resolve",
-           "run", "scale_note", "compare_frameworks", "comparison_params"]
+           "run", "scale_note", "compare_frameworks", "comparison_note", "comparison_params"]
 
 _ALPHAS = [round(0.1 * i, 1) for i in range(11)]
 SCRATCH_SEED_OFFSET = 1_000_003  # the scratch student's initial weights: seed + this
@@ -492,6 +492,16 @@ def comparison_params(p: dict[str, Any], framework: str) -> dict[str, Any]:
     return {**p, "framework": framework, "n_train": min(p["n_train"], 2000),
             "n_test": min(p["n_test"], 2000), "teacher_data": "subset", "teacher_epochs": 1,
             "alphas": [0.0, 0.5, 1.0], "epochs": 3, "snapshots": [3]}
+
+
+def comparison_note(p: dict[str, Any]) -> str:
+    """The configuration both frameworks run, in words (from :func:`comparison_params`)."""
+    q = comparison_params(p, "torch")
+    return (f"Both frameworks on one small configuration: {q['n_train']:,} training images, "
+            f"alphas {', '.join(f'{a:g}' for a in q['alphas'])} and the scratch student, "
+            f"{q['epochs']} epochs, {q['seeds']} seed(s), a teacher trained "
+            f"{q['teacher_epochs']} epoch(s) on the students' images (each framework its own), "
+            f"tested on {q['n_test']:,} images.")
 
 
 def compare_frameworks(p: dict[str, Any], cache: Cache | None = None) -> pd.DataFrame:
