@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from kdlib.metrics import mean_ci
+from kdlib.metrics import ci_text, mean_ci
 
 __all__ = ["Claim", "Evidence", "evaluate", "load", "scorecard"]
 
@@ -81,13 +81,6 @@ def load(source: str, directory: Path = CLAIMS_DIR) -> list[Claim]:
     return claims
 
 
-def _ci_text(values: np.ndarray, digits: int = 3) -> str:
-    mean, lo, hi = mean_ci(values)
-    if np.isnan(lo):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
-
-
 def _judge(claim: Claim, ev: Evidence) -> tuple[str, str]:
     """(ours, verdict) for one claim."""
     if claim.untestable:
@@ -109,7 +102,7 @@ def _judge(claim: Claim, ev: Evidence) -> tuple[str, str]:
         else:
             diff = values - claim.threshold
         mean, lo, hi = mean_ci(diff)
-        text = f"{_ci_text(values)}; difference {_ci_text(diff)}"
+        text = f"{ci_text(values)}; difference {ci_text(diff)}"
         low, high = (mean, mean) if np.isnan(lo) else (lo, hi)
         if claim.check == "not_greater":
             return text, "contradicted" if low > 0 else "holds"
@@ -118,8 +111,8 @@ def _judge(claim: Claim, ev: Evidence) -> tuple[str, str]:
     low, high = (mean, mean) if np.isnan(lo) else (lo, hi)
     r, tol = float(claim.reported), claim.tolerance
     if claim.check == "approx":
-        return _ci_text(values), "holds" if low <= r + tol and high >= r - tol else "contradicted"
-    return _ci_text(values), "holds" if mean <= r + tol else "contradicted"  # at_most
+        return ci_text(values), "holds" if low <= r + tol and high >= r - tol else "contradicted"
+    return ci_text(values), "holds" if mean <= r + tol else "contradicted"  # at_most
 
 
 def _judge_curve(claim: Claim, curve: pd.DataFrame) -> tuple[str, str]:
@@ -132,8 +125,8 @@ def _judge_curve(claim: Claim, curve: pd.DataFrame) -> tuple[str, str]:
         diff = (curve.loc[best] - curve.loc[reported]).to_numpy(dtype=float)
         mean, lo, _ = mean_ci(diff)
         worse = (mean if np.isnan(lo) else lo) > 0
-        text = (f"best at {best:g}: {_ci_text(curve.loc[best].to_numpy(dtype=float))}; "
-                f"at {reported:g}: {_ci_text(curve.loc[reported].to_numpy(dtype=float))}")
+        text = (f"best at {best:g}: {ci_text(curve.loc[best].to_numpy(dtype=float))}; "
+                f"at {reported:g}: {ci_text(curve.loc[reported].to_numpy(dtype=float))}")
         return text, "contradicted" if worse else "holds"
     lo_x, hi_x = claim.range
     inside = curve[(curve.index >= lo_x - 1e-9) & (curve.index <= hi_x + 1e-9)]

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from scipy import stats
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
-__all__ = ["accuracy", "agreement", "class_report", "confusion", "cross_entropy", "mean_ci",
-           "mean_kl"]
+__all__ = ["accuracy", "agreement", "ci_text", "class_report", "confusion", "cross_entropy",
+           "format_ci", "mean_ci", "mean_kl"]
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -61,3 +61,15 @@ def mean_ci(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float,
         return mean, float("nan"), float("nan")
     half = stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * stats.sem(values)
     return mean, mean - float(half), mean + float(half)
+
+
+def format_ci(mean: float, lo: float, hi: float, digits: int = 3) -> str:
+    """``mean [lo, hi]``, or just the mean when there is no interval (one run)."""
+    if np.isnan(lo):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def ci_text(values: np.ndarray, digits: int = 3) -> str:
+    """Mean and 95% interval of per-run ``values``, as text."""
+    return format_ci(*mean_ci(values), digits=digits)

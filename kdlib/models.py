@@ -52,7 +52,7 @@ def max_pool_same(x: torch.Tensor, pool: int = 2, stride: int = 1) -> torch.Tens
     """Keras ``MaxPooling2D(pool, stride, padding='same')`` on an NCHW tensor.
 
     Pools in channels-last memory layout: same values, and on these CPUs oneDNN's pooling is
-    then ~3x faster, which makes the whole teacher ~1.8x faster (``bench/speed.py``).
+    then ~5x faster, which makes the whole teacher ~1.8x faster (``bench/speed.py``).
     """
     x = x.contiguous(memory_format=torch.channels_last)
     return F.max_pool2d(pad_same(x, pool, stride, value=-math.inf), pool, stride)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import shlex
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -43,10 +45,9 @@ def cpu_model() -> str:
 
 
 def papermill_command(chapter: str, params: dict[str, Any]) -> str:
-    """The command that re-runs a chapter with exactly these parameters."""
-    args = " ".join(f"-p {k} {v!r}" if isinstance(v, str) and v else f"-p {k} {v}"
+    """The command that re-runs a chapter with exactly these parameters (shell-quoted)."""
+    args = " ".join(f"-p {k} {shlex.quote(json.dumps(v) if isinstance(v, list) else str(v))}"
                     for k, v in params.items() if v != "")
-    args = args.replace("[", "'[").replace("]", "]'")
     return f"papermill notebooks/{chapter}.ipynb {chapter}.out.ipynb {args}"
 
 

@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 from filelock import FileLock
 
-from kdlib.metrics import mean_ci
+from kdlib.metrics import format_ci, mean_ci
 
 __all__ = ["Cache", "CacheError", "ci_table", "code_files", "code_hash", "summarize"]
 
@@ -203,9 +203,7 @@ def summarize(df: pd.DataFrame, by: list[str], value: str,
 def ci_table(summary: pd.DataFrame, index: str, columns: str, digits: int = 3) -> pd.DataFrame:
     """A wide table of ``mean [ci_low, ci_high]`` strings, for the book."""
     def cell(r: pd.Series) -> str:
-        if np.isnan(r["ci_low"]):
-            return f"{r['mean']:.{digits}f}"
-        return f"{r['mean']:.{digits}f} [{r['ci_low']:.{digits}f}, {r['ci_high']:.{digits}f}]"
+        return format_ci(r["mean"], r["ci_low"], r["ci_high"], digits)
 
     text = summary.assign(text=summary.apply(cell, axis=1))
     return text.pivot(index=index, columns=columns, values="text")

@@ -139,3 +139,15 @@ def test_compare_frameworks_rows_and_verdicts(tmp_path):
     assert table["torch - keras"].str.match(r"^[+-]\d\.\d{3}").all()
     note = alpha.comparison_note(alpha.resolve({**TINY, "seeds": 2}))
     assert "200 training images" in note and "3 epochs, 2 seed(s)" in note
+
+
+def test_discussion_is_written_from_the_run(first_run):
+    from kdlib import claims
+
+    _, _, r = first_run
+    table = claims.evaluate(claims.load("000") + claims.load("001"), r)
+    text = alpha.discussion(r, table)
+    assert f"The teacher scores {r.teacher['test_acc'].iloc[0]:.3f}" in text
+    assert "(the report: 0.988)" in text  # taken from data/claims/000.yaml
+    holds = (table["verdict"] == "holds").sum()
+    assert f"Of the {len(table)} claims tested, {holds} hold" in text

@@ -42,3 +42,8 @@ def test_mean_ci_student_t():
     assert abs(lo - (2 - half)) < 1e-9 and abs(hi - (2 + half)) < 1e-9
     mean, lo, hi = metrics.mean_ci(np.array([0.5]))
     assert mean == 0.5 and math.isnan(lo) and math.isnan(hi)
+
+
+def test_ci_text():
+    assert metrics.ci_text(np.array([1.0, 2.0, 3.0]), digits=2) == "2.00 [-0.48, 4.48]"
+    assert metrics.ci_text(np.array([0.5])) == "0.500"  # one run: no interval

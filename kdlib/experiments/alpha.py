@@ -24,6 +24,7 @@ from scipy import stats
 
 from kdlib import data, metrics
 from kdlib.config import Param, ParamError, Schema
+from kdlib.metrics import ci_text
 from kdlib.models import (
     StackedHaoCNN,
     hao_student,
@@ -464,9 +465,9 @@ def directions_table(d: pd.DataFrame) -> pd.DataFrame:
         rows.append({
             "variant": variant, "teacher": part["teacher_acc"].iloc[0],
             "best alpha": means.idxmax(),
-            "best distilled": _fmt(distilled[distilled["alpha"] == means.idxmax()]["test_acc"]
-                                   .to_numpy(dtype=float)),
-            "scratch": _fmt(part[part["student"] == "scratch"]["test_acc"].to_numpy(dtype=float)),
+            "best distilled": ci_text(
+                distilled[distilled["alpha"] == means.idxmax()]["test_acc"].to_numpy(float)),
+            "scratch": ci_text(part[part["student"] == "scratch"]["test_acc"].to_numpy(float)),
         })
     return pd.DataFrame(rows).set_index("variant")
 
@@ -525,14 +526,10 @@ def compare_frameworks(p: dict[str, Any], cache: Cache | None = None) -> pd.Data
             verdict = "agree" if lo <= 0 <= hi else "differ"
         else:
             text, verdict = f"{diff:+.3f}", "one seed: cannot tell"
-        rows.append({"student": kind, "alpha": a, "torch": _fmt(t_acc), "keras": _fmt(k_acc),
+        rows.append({"student": kind, "alpha": a, "torch": ci_text(t_acc),
+                     "keras": ci_text(k_acc),
                      "torch - keras": text, "within seed noise": verdict})
     return pd.DataFrame(rows)
-
-
-def _fmt(values: np.ndarray) -> str:
-    mean, lo, hi = metrics.mean_ci(values)
-    return f"{mean:.3f}" if np.isnan(lo) else f"{mean:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
 def discussion(r: Results, claims_table: pd.DataFrame) -> str:
@@ -556,16 +553,18 @@ def discussion(r: Results, claims_table: pd.DataFrame) -> str:
         beats = "not significantly different from the scratch student"
     counts = claims_table["verdict"].value_counts()
     teacher = float(r.teacher["test_acc"].iloc[0])
+    reported = claims_table[claims_table["claim"] == "teacher-accuracy"]["reported"].iloc[0]
     return "\n".join([
-        f"The teacher scores {teacher:.3f} on the test set (the report: 0.988). After {last} "
+        f"The teacher scores {teacher:.3f} on the test set (the report: {reported}). After {last} "
         "epochs the best distilled student is at alpha = "
-        f"{best:g}, with {_fmt(curve.loc[best].to_numpy(dtype=float))}: {beats} "
-        f"({_fmt(scratch)}; paired difference {_fmt(diff)}).",
+        f"{best:g}, with {ci_text(curve.loc[best].to_numpy(dtype=float))}: {beats} "
+        f"({ci_text(scratch)}; paired difference {ci_text(diff)}).",
         "",
         f"Across alpha, mean accuracy runs from {means.min():.3f} (alpha = "
         f"{float(means.idxmin()):g}) to {means.max():.3f}; at alpha = 0 it is "
-        f"{_fmt(curve.iloc[0].to_numpy(dtype=float))} and at alpha = 1 "
-        f"{_fmt(curve.iloc[-1].to_numpy(dtype=float))}. Agreement with the teacher is highest "
+        f"{ci_text(curve.iloc[0].to_numpy(dtype=float))} and at alpha = 1 "
+        f"{ci_text(curve.iloc[-1].to_numpy(dtype=float))}. Agreement with the teacher is "
+        "highest "
         f"at alpha = {float(agree.mean(axis=1).idxmax()):g} "
         f"({agree.mean(axis=1).max():.3f}) and lowest at alpha = "
         f"{float(agree.mean(axis=1).idxmin()):g} ({agree.mean(axis=1).min():.3f}).",
