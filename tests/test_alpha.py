@@ -151,3 +151,10 @@ def test_discussion_is_written_from_the_run(first_run):
     assert "(the report: 0.988)" in text  # taken from data/claims/000.yaml
     holds = (table["verdict"] == "holds").sum()
     assert f"Of the {len(table)} claims tested, {holds} hold" in text
+
+
+def test_check_data_covers_the_directions_data_sets(monkeypatch):
+    seen = []
+    monkeypatch.setattr(alpha.data, "load", lambda name, data_dir=None: seen.append(name))
+    alpha.check_data(alpha.resolve(TINY))
+    assert seen == ["fashion_mnist", "mnist"]  # Fashion-MNIST for the future directions

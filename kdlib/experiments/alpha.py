@@ -35,7 +35,7 @@ from kdlib.models import (
 from kdlib.results import Cache, summarize
 from kdlib.train import distil_stack, predict, train_supervised
 
-__all__ = ["DIRECTIONS", "SCHEMA", "Results", "direction_params", "directions",
+__all__ = ["DIRECTIONS", "SCHEMA", "Results", "check_data", "direction_params", "directions",
            "directions_note", "directions_summary", "directions_table", "discussion", "resolve",
            "run", "scale_note", "compare_frameworks", "comparison_note", "comparison_params"]
 
@@ -431,6 +431,14 @@ def direction_params(p: dict[str, Any], variant: str) -> dict[str, Any]:
     if p["profile"] == "paper" and variant == "poor teacher":
         q.update(teacher_data="full", teacher_epochs=2)  # the report's suggestion, literally
     return q
+
+
+def check_data(p: dict[str, Any]) -> None:
+    """Load (and so checksum) every data set the chapter will use, main run and directions,
+    so a missing or corrupt file stops it before any training."""
+    names = {p["dataset"]} | {direction_params(p, v)["dataset"] for v in DIRECTIONS}
+    for name in sorted(names):
+        data.load(name, p["data_dir"] or None)
 
 
 def directions(p: dict[str, Any], cache: Cache | None = None) -> pd.DataFrame:
