@@ -103,51 +103,61 @@ def hao_student() -> HaoCNN:
 
 
 class StackedHaoCNN(nn.Module):
-    """``S`` independent :class:`HaoCNN` students evaluated as one model.
+    """``S`` independent :class:`HaoCNN` students that see the same images, as one model.
 
-    Input ``(B, S, H, W)``: student ``s`` sees channel ``s``. The convolutions are grouped
-    (``groups=S``) and the dense layer is a batched matmul, so each student's output depends on
-    its own weights and its own images only; one Adam over the stacked tensors is ``S``
-    independent Adams, because Adam is element-wise.
+    Input ``(B, C, H, W)``, output ``(S, B, classes)``: student ``s``'s logits depend on its own
+    weights only, and one Adam over the stacked tensors is ``S`` independent Adams, because
+    Adam is element-wise. Speed tricks (measured in ``bench/speed.py``):
+
+    - conv1 is one matrix product of the batch's image patches, extracted once, with the
+      kernels of all ``S`` students;
+    - activations stay channels-last, ``(B, H, W, S * f1)``, where oneDNN's max-pool and
+      grouped convolution are fastest and no layout copies are needed between layers;
+    - conv2 is a grouped convolution (``groups=S``), the dense layer a batched matmul.
     """
 
     def __init__(self, students: list[HaoCNN]) -> None:
         super().__init__()
-        s = len(students)
         first = students[0]
-        f1, f2 = first.conv1.out_channels, first.conv2.out_channels
-        self.n = s
-        self.conv1 = nn.Conv2d(s, s * f1, 3, stride=2, groups=s)
+        s, f1, f2 = len(students), first.conv1.out_channels, first.conv2.out_channels
+        self.n, self.f1, self.f2 = s, f1, f2
+        self.in_channels = first.conv1.in_channels
+        # conv1 kernels as a (S*f1, C*9) matrix: torch's OIHW order, flattened
+        self.conv1_weight = nn.Parameter(torch.cat([m.conv1.weight.detach().flatten(1)
+                                                    for m in students]))
+        self.conv1_bias = nn.Parameter(torch.cat([m.conv1.bias.detach() for m in students]))
         self.conv2 = nn.Conv2d(s * f1, s * f2, 3, stride=2, groups=s)
-        self.f2 = f2
         with torch.no_grad():
-            self.conv1.weight.copy_(torch.cat([m.conv1.weight for m in students]))
-            self.conv1.bias.copy_(torch.cat([m.conv1.bias for m in students]))
             self.conv2.weight.copy_(torch.cat([m.conv2.weight for m in students]))
             self.conv2.bias.copy_(torch.cat([m.conv2.bias for m in students]))
+        self.conv2.to(memory_format=torch.channels_last)
         self.dense_w = nn.Parameter(torch.stack([m.dense.weight.detach().t() for m in students]))
         self.dense_b = nn.Parameter(torch.stack([m.dense.bias.detach() for m in students]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, S, H, W)`` images → ``(B, S, classes)`` logits."""
+        """``(B, C, H, W)`` images, the same for every student → ``(S, B, classes)`` logits."""
         b = x.shape[0]
-        h = self.conv1(pad_same(x, 3, 2))
+        xp = pad_same(x, 3, 2)
+        ho, wo = (xp.shape[-2] - 3) // 2 + 1, (xp.shape[-1] - 3) // 2 + 1
+        patches = F.unfold(xp, 3, stride=2).transpose(1, 2).reshape(b * ho * wo, -1)
+        h = torch.addmm(self.conv1_bias, patches, self.conv1_weight.t())  # (B*ho*wo, S*f1)
+        h = h.view(b, ho, wo, -1).permute(0, 3, 1, 2)  # NCHW view of channels-last memory
         h = max_pool_same(F.leaky_relu(h, 0.2))
-        h = self.conv2(pad_same(h, 3, 2))  # (B, S*f2, h, w)
-        h = h.view(b, self.n, self.f2, h.shape[-2], h.shape[-1]).permute(0, 1, 3, 4, 2)
-        h = h.reshape(b, self.n, -1)
-        return torch.einsum("bsi,sio->bso", h, self.dense_w) + self.dense_b
+        h = self.conv2(pad_same(h, 3, 2))  # (B, S*f2, h2, w2), channels-last
+        # per student, flatten (h, w, c) as Keras does
+        h = h.permute(0, 2, 3, 1).reshape(b, -1, self.n, self.f2).permute(2, 0, 1, 3)
+        return torch.baddbmm(self.dense_b.unsqueeze(1), h.reshape(self.n, b, -1), self.dense_w)
 
     def unstack(self, i: int) -> HaoCNN:
         """Student ``i`` as a stand-alone :class:`HaoCNN`."""
-        f1 = self.conv1.out_channels // self.n
-        side = int(math.isqrt(self.dense_w.shape[1] // self.f2))
-        m = HaoCNN((f1, self.f2), size=side * 4)
+        f1, f2 = self.f1, self.f2
+        side = int(math.isqrt(self.dense_w.shape[1] // f2))
+        m = HaoCNN((f1, f2), in_channels=self.in_channels, size=side * 4)
         with torch.no_grad():
-            m.conv1.weight.copy_(self.conv1.weight[i * f1:(i + 1) * f1])
-            m.conv1.bias.copy_(self.conv1.bias[i * f1:(i + 1) * f1])
-            m.conv2.weight.copy_(self.conv2.weight[i * self.f2:(i + 1) * self.f2])
-            m.conv2.bias.copy_(self.conv2.bias[i * self.f2:(i + 1) * self.f2])
+            m.conv1.weight.copy_(self.conv1_weight[i * f1:(i + 1) * f1].view_as(m.conv1.weight))
+            m.conv1.bias.copy_(self.conv1_bias[i * f1:(i + 1) * f1])
+            m.conv2.weight.copy_(self.conv2.weight[i * f2:(i + 1) * f2])
+            m.conv2.bias.copy_(self.conv2.bias[i * f2:(i + 1) * f2])
             m.dense.weight.copy_(self.dense_w[i].t())
             m.dense.bias.copy_(self.dense_b[i])
         return m

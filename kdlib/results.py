@@ -6,6 +6,10 @@ kdlib's source. A hit loads; a miss computes, then writes atomically (a temporar
 renamed into place) under a lock, so a killed run leaves nothing half-written and two
 processes never write the same entry twice. Every file's SHA-256 is recorded and checked on
 load: a damaged entry is reported, never silently used.
+
+A long unit can also keep a checkpoint beside its future entry (``<key>.partial.pt``, written
+atomically, SHA-256 inside): a killed run resumes from it, and it is deleted once the entry
+is stored.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -29,7 +34,8 @@ from filelock import FileLock
 
 from kdlib.metrics import format_ci, mean_ci
 
-__all__ = ["Cache", "CacheError", "ci_table", "code_files", "code_hash", "summarize"]
+__all__ = ["Cache", "CacheError", "Checkpoint", "ci_table", "code_files", "code_hash",
+           "summarize"]
 
 PACKAGE = Path(__file__).resolve().parent
 ROOT = PACKAGE.parent
@@ -99,6 +105,42 @@ def _sha256(path: Path) -> str:
 
 
 @dataclass
+class Checkpoint:
+    """The saved state of an unfinished unit: one file, its SHA-256 first, replaced atomically."""
+
+    path: Path
+
+    def load(self) -> dict[str, Any] | None:
+        """The saved state, or ``None`` if there is none."""
+        if not self.path.exists():
+            return None
+        blob = self.path.read_bytes()
+        digest, body = blob[:64].decode(errors="replace"), blob[64:]
+        if hashlib.sha256(body).hexdigest() != digest:
+            raise CacheError(f"damaged checkpoint {self.path} (checksum mismatch); delete it "
+                             "to restart that unit from the beginning")
+        return torch.load(io.BytesIO(body), weights_only=True)
+
+    def save(self, state: dict[str, Any]) -> None:
+        """Replace the saved state with ``state`` (a temporary file renamed into place)."""
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        body = buffer.getvalue()
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_bytes(hashlib.sha256(body).hexdigest().encode() + body)
+            os.replace(tmp, self.path)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise CacheError(f"cannot write the checkpoint {self.path}: {e}; free disk space "
+                             "or set KD_CACHE_DIR to a writable directory") from e
+
+    def clear(self) -> None:
+        """Delete the saved state."""
+        self.path.unlink(missing_ok=True)
+
+
+@dataclass
 class Cache:
     """A directory of entries ``<root>/<experiment>/<key>/`` with a ``meta.json`` each."""
 
@@ -118,8 +160,14 @@ class Cache:
         return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
     def get_or_compute(self, experiment: str, unit: str, params: dict[str, Any],
-                       data_digest: str, compute: Callable[[], Entry]) -> Entry:
-        """Load the entry if it exists, else compute, store and return it."""
+                       data_digest: str, compute: Callable[..., Entry],
+                       resumable: bool = False) -> Entry:
+        """Load the entry if it exists, else compute, store and return it.
+
+        With ``resumable``, ``compute`` is called with the entry's :class:`Checkpoint`, which
+        it may save its progress to and resume from; the checkpoint is deleted once the entry
+        is stored.
+        """
         key = self.key(experiment, unit, params, data_digest)
         folder = self.root / experiment / key
         if (folder / "meta.json").exists():
@@ -134,10 +182,12 @@ class Cache:
         try:
             if (folder / "meta.json").exists():  # another process finished it meanwhile
                 return self._load(folder)
-            entry = compute()
+            checkpoint = Checkpoint(folder.with_name(f"{key}.partial.pt"))
+            entry = compute(checkpoint) if resumable else compute()
             meta = {"experiment": experiment, "unit": unit, "params": params,
                     "data": data_digest, "code": code_hash(f"kdlib.experiments.{experiment}")}
             self._store(folder, entry, meta)
+            checkpoint.clear()
             self.computed.append(key)
             return self._load(folder)  # fresh and cached results are the same objects
         finally:

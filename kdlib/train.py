@@ -3,18 +3,26 @@
 Speed tricks, each named (see ``bench/`` for their measured effect):
 - teacher logits are computed once per input set and reused by every student and epoch;
 - the students of a sweep train together as one :class:`~kdlib.models.StackedHaoCNN`
-  (grouped convolutions), one optimiser step for all;
+  (shared image patches, channels-last activations, grouped convolutions), one optimiser
+  step for all;
 - the stride-1 'same' max-pool runs channels-last (:func:`~kdlib.models.max_pool_same`);
+- Adam is torch's fused CPU kernel (one call per step instead of one per tensor and op);
 - ``make`` sets ``MALLOC_MMAP_MAX_=0`` and a high ``MALLOC_TRIM_THRESHOLD_`` so big buffers
   are reused instead of returned to the OS and faulted in again every step.
 
 Optimiser: Adam with Keras's defaults (lr 1e-3, betas 0.9/0.999, eps 1e-7), batch order
 reshuffled every epoch from the run's seed, last partial batch kept (as ``keras.Model.fit``).
+
+Resuming: :func:`distil_stack` can hand its whole state (weights, Adam's moments, the batch-order
+generator, the loss history) to a callback every few epochs and start again from such a state;
+a resumed run is bit-for-bit the uninterrupted one (``tests/test_train.py``).
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -32,8 +40,8 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def adam(params, lr: float) -> torch.optim.Adam:
-    """Adam with Keras's default epsilon."""
-    return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=1e-7)
+    """Adam with Keras's default epsilon, as torch's fused kernel."""
+    return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=1e-7, fused=True)
 
 
 def _batches(n: int, batch_size: int, gen: torch.Generator) -> list[torch.Tensor]:
@@ -42,19 +50,22 @@ def _batches(n: int, batch_size: int, gen: torch.Generator) -> list[torch.Tensor
 
 @torch.inference_mode()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """Logits of ``model`` on ``x``, in evaluation mode, batched."""
+    """Logits of ``model`` on ``x``, in evaluation mode, in batches joined along the batch
+    dimension (the second-to-last: ``(N, C)`` for one model, ``(S, N, C)`` for a stack)."""
     model.eval()
-    return torch.cat([model(xb) for xb in x.split(batch_size)])
+    return torch.cat([model(xb) for xb in x.split(batch_size)], dim=-2)
 
 
 def train_supervised(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int,
-                     batch_size: int, lr: float, seed: int, desc: str = "teacher") -> list[float]:
-    """Plain cross-entropy training; returns the mean training loss of each epoch."""
+                     batch_size: int, lr: float, seed: int, desc: str = "teacher",
+                     stop: Callable[[nn.Module], bool] | None = None) -> list[float]:
+    """Plain cross-entropy training for at most ``epochs`` epochs, ending early after the
+    first epoch for which ``stop(model)`` is true; returns each epoch's mean training loss."""
     gen = torch.Generator().manual_seed(seed)
     opt = adam(model.parameters(), lr)
     losses = []
-    model.train()
     for _ in tqdm(range(epochs), desc=desc, unit="epoch", mininterval=5):
+        model.train()
         total = 0.0
         for idx in _batches(len(x), batch_size, gen):
             loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
@@ -63,6 +74,8 @@ def train_supervised(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs:
             opt.step()
             total += loss.item() * len(idx)
         losses.append(total / len(x))
+        if stop is not None and stop(model):
+            break
     return losses
 
 
@@ -71,28 +84,38 @@ def distil_stack(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                  epochs: int, batch_size: int, lr: float, seed: int,
                  snapshots: Sequence[int] = (),
                  on_snapshot: Callable[[int, nn.Module], None] | None = None,
-                 desc: str = "students") -> torch.Tensor:
+                 desc: str = "students", state: dict[str, Any] | None = None,
+                 checkpoint_every: int = 0,
+                 on_checkpoint: Callable[[dict[str, Any]], None] | None = None) -> torch.Tensor:
     """Distil ``len(alphas)`` stacked students at once; returns per-epoch training losses.
 
-    ``model`` maps ``(B, S, H, W)`` to ``(B, S, C)``. All students share the batch order
+    ``model`` maps ``(B, C, H, W)`` to ``(S, B, classes)``. All students share the batch order
     (common random numbers: differences between alphas are not blurred by data order); each
     has its own weights, its own alpha and its own Adam state. ``on_snapshot(epoch, model)`` is
-    called after each epoch listed in ``snapshots``. Returns a tensor ``(epochs, S)``.
+    called after each epoch listed in ``snapshots``; ``on_checkpoint(state)`` after every
+    ``checkpoint_every``-th epoch but the last, and a ``state`` from it resumes the run there.
+    Returns a tensor ``(epochs, S)``.
     """
     s = len(alphas)
     alpha = torch.tensor(list(alphas), dtype=torch.float32)
     gen = torch.Generator().manual_seed(seed)
     opt = adam(model.parameters(), lr)
     history = torch.zeros(epochs, s, dtype=torch.float64)
-    for epoch in tqdm(range(1, epochs + 1), desc=desc, unit="epoch", mininterval=5):
+    first = 1
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        gen.set_state(state["generator"])
+        first = state["epoch"] + 1
+        history[:first - 1] = state["history"][:first - 1]
+    for epoch in tqdm(range(first, epochs + 1), desc=desc, unit="epoch", mininterval=5,
+                      initial=first - 1, total=epochs):
         model.train()
         total = torch.zeros(s, dtype=torch.float64)
         for idx in _batches(len(x), batch_size, gen):
-            xb = x[idx, 0].unsqueeze(1).expand(-1, s, -1, -1)  # (B, S, H, W)
-            logits = model(xb).transpose(0, 1)  # (S, B, C)
-            tb = teacher_logits[idx].expand(s, -1, -1)
-            yb = y[idx].expand(s, -1)
-            loss = kd_loss(logits, tb, yb, alpha, temperature)  # (S,)
+            logits = model(x[idx])  # (S, B, C)
+            loss = kd_loss(logits, teacher_logits[idx].expand(s, -1, -1), y[idx].expand(s, -1),
+                           alpha, temperature)  # (S,)
             opt.zero_grad(set_to_none=True)
             loss.sum().backward()
             opt.step()
@@ -100,4 +123,8 @@ def distil_stack(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
         history[epoch - 1] = total / len(x)
         if epoch in snapshots and on_snapshot is not None:
             on_snapshot(epoch, model)
+        if checkpoint_every and on_checkpoint and epoch % checkpoint_every == 0 and epoch < epochs:
+            on_checkpoint(copy.deepcopy({  # a copy: training goes on changing the tensors
+                "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "generator": gen.get_state(), "history": history}))
     return history

@@ -1,10 +1,12 @@
 """The alpha experiment end to end on a tiny slice of real MNIST: tables, cache, bad input."""
 
+import shutil
+
 import pytest
 
 from kdlib.config import ParamError
 from kdlib.experiments import alpha
-from kdlib.results import Cache
+from kdlib.results import Cache, Checkpoint
 
 TINY = {"profile": "quick", "n_train": 200, "n_test": 100, "alphas": [0.0, 1.0], "epochs": 2,
         "snapshots": [1, 2], "seeds": 2, "batch_size": 50}
@@ -158,3 +160,45 @@ def test_check_data_covers_the_directions_data_sets(monkeypatch):
     monkeypatch.setattr(alpha.data, "load", lambda name, data_dir=None: seen.append(name))
     alpha.check_data(alpha.resolve(TINY))
     assert seen == ["fashion_mnist", "mnist"]  # Fashion-MNIST for the future directions
+
+
+def test_a_seed_killed_after_a_checkpoint_resumes_there(first_run, tmp_path, monkeypatch):
+    """Kill seed 1 right after its epoch-1 checkpoint; the rerun resumes from that epoch
+    (one epoch trained, not two) and its table equals the uninterrupted run's, value for
+    value (but the wall-time column)."""
+    root, _, r = first_run
+    cache = Cache(tmp_path)
+    for folder in (root / "alpha").iterdir():  # the teacher and seed 0: already done
+        if folder.is_dir() and not folder.name.startswith(".") and (
+                folder / "meta.json").exists():
+            meta = (folder / "meta.json").read_text()
+            if '"seed": 1' not in meta:
+                (tmp_path / "alpha").mkdir(exist_ok=True)
+                shutil.copytree(folder, tmp_path / "alpha" / folder.name)
+    saves = []
+    real_save = Checkpoint.save
+
+    def save_then_die(self, state):
+        real_save(self, state)
+        saves.append(state["epoch"])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Checkpoint, "save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        alpha.run(alpha.resolve(TINY), cache)
+    assert saves == [1] and len(list((tmp_path / "alpha").glob("*.partial.pt"))) == 1
+    monkeypatch.undo()
+    epochs = []
+    real_distil = alpha.distil_stack
+
+    def counting(*args, **kwargs):
+        history = real_distil(*args, **kwargs)
+        epochs.append(len(history) - kwargs["state"]["epoch"])
+        return history
+
+    monkeypatch.setattr(alpha, "distil_stack", counting)
+    again = alpha.run(alpha.resolve(TINY), cache)
+    assert cache.computed and epochs == [1]  # only seed 1, only its second epoch
+    assert not list((tmp_path / "alpha").glob("*.partial.pt"))  # cleared once stored
+    cols = [c for c in r.students.columns if c != "seconds"]
+    assert again.students[cols].equals(r.students[cols])

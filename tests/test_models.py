@@ -169,14 +169,14 @@ def _students(n: int) -> list[HaoCNN]:
 def test_stacked_matches_individual_models() -> None:
     students = _students(3)
     stacked = StackedHaoCNN(students)
-    x = torch.randn(8, 3, 28, 28, generator=torch.Generator().manual_seed(7))
+    x = torch.randn(8, 1, 28, 28, generator=torch.Generator().manual_seed(7))
     with torch.no_grad():
         out = stacked(x)
-        assert out.shape == (8, 3, 10)
+        assert out.shape == (3, 8, 10)
         for i, m in enumerate(students):
-            torch.testing.assert_close(out[:, i], m(x[:, i:i + 1]), atol=1e-5, rtol=0)
+            torch.testing.assert_close(out[i], m(x), atol=1e-5, rtol=0)
         # the students differ, so a mix-up of channels or weights would show
-        assert (out[:, 0] - out[:, 1]).abs().max() > 1e-2
+        assert (out[0] - out[1]).abs().max() > 1e-2
 
 
 def test_stacked_unstack_round_trip() -> None:
@@ -192,11 +192,11 @@ def test_stacked_unstack_round_trip() -> None:
 def test_stacked_gradients_are_independent() -> None:
     stacked = StackedHaoCNN(_students(3))
     f1, f2 = 16, 32
-    x = torch.randn(4, 3, 28, 28, generator=torch.Generator().manual_seed(8))
-    loss = F.cross_entropy(stacked(x)[:, 1], torch.tensor([0, 1, 2, 3]))
+    x = torch.randn(4, 1, 28, 28, generator=torch.Generator().manual_seed(8))
+    loss = F.cross_entropy(stacked(x)[1], torch.tensor([0, 1, 2, 3]))
     loss.backward()
     slices = {
-        "conv1.weight": f1, "conv1.bias": f1, "conv2.weight": f2, "conv2.bias": f2,
+        "conv1_weight": f1, "conv1_bias": f1, "conv2.weight": f2, "conv2.bias": f2,
         "dense_w": 1, "dense_b": 1,
     }
     for name, p in stacked.named_parameters():

@@ -32,7 +32,7 @@ from kdlib.models import (
     keras_hao_student,
     keras_hao_teacher,
 )
-from kdlib.results import Cache, summarize
+from kdlib.results import Cache, Checkpoint, summarize
 from kdlib.train import distil_stack, predict, train_supervised
 
 __all__ = ["DIRECTIONS", "SCHEMA", "Results", "check_data", "direction_params", "directions",
@@ -301,13 +301,20 @@ class _Scorer:
                                  ignore_index=True)
 
 
+def checkpoint_every(epochs: int) -> int:
+    """Epochs between a seed's checkpoints: about 100 per run, at least every epoch."""
+    return max(1, epochs // 100)
+
+
 def _student_unit(p: dict[str, Any], seed: int, x: torch.Tensor, y: torch.Tensor,
                   teacher: dict[str, Any], x_test: torch.Tensor, y_test: torch.Tensor,
-                  changed: torch.Tensor, y_clean: torch.Tensor) -> dict[str, Any]:
+                  changed: torch.Tensor, y_clean: torch.Tensor,
+                  checkpoint: Checkpoint) -> dict[str, Any]:
     """One seed: every alpha's student, and the scratch student.
 
     The distilled students share one initialisation; the scratch student (hard labels only,
-    i.e. alpha = 1) has its own, as the report's separately built Keras model had.
+    i.e. alpha = 1) has its own, as the report's separately built Keras model had. In torch,
+    the run saves a checkpoint every ``checkpoint_every(epochs)`` epochs and resumes from it.
     """
     start = time.perf_counter()
     alphas = [*p["alphas"], 1.0]
@@ -326,17 +333,27 @@ def _student_unit(p: dict[str, Any], seed: int, x: torch.Tensor, y: torch.Tensor
 
         def evaluate(epoch: int, stack: torch.nn.Module) -> None:
             s = len(alphas)
-            logits = predict(stack, x_test.expand(-1, s, -1, -1)).transpose(0, 1)
-            noisy = (predict(stack, x[changed].expand(-1, s, -1, -1)).transpose(0, 1)
-                     if len(changed) else [None] * s)
+            logits = predict(stack, x_test)
+            noisy = predict(stack, x[changed]) if len(changed) else [None] * s
             for i in range(s):
                 scorer.add(i, epoch, logits[i], noisy[i])
                 last[i] = logits[i].clone()
 
+        def save(state: dict[str, Any]) -> None:
+            state.update(rows=scorer.rows, last=last, seconds=time.perf_counter() - start)
+            checkpoint.save(state)
+
+        state = checkpoint.load()
+        if state is not None:  # resume: the rows and time of the epochs already done
+            scorer.rows.extend(state["rows"])
+            last.update(state["last"])
+            start -= state["seconds"]
         history = distil_stack(model, x, y, teacher["logits"]["train"], alphas,
                                p["temperature"], p["epochs"], p["batch_size"],
                                p["learning_rate"], seed, snapshots=p["snapshots"],
-                               on_snapshot=evaluate, desc=f"students, seed {seed}").numpy()
+                               on_snapshot=evaluate, desc=f"students, seed {seed}",
+                               state=state, checkpoint_every=checkpoint_every(p["epochs"]),
+                               on_checkpoint=save).numpy()
     logits = torch.stack([last[i] for i in range(len(alphas))])
     return {"students": scorer.table(history, start), "logits": {"test": logits}}
 
@@ -401,8 +418,9 @@ def run(p: dict[str, Any], cache: Cache | None = None) -> Results:
               "seed": seed}
         unit = cache.get_or_compute(
             "alpha", "students", sp, ds.digest,
-            lambda seed=seed: _student_unit(p, seed, x, y, teacher, x_test, y_test, changed,
-                                            y_clean))
+            lambda checkpoint, seed=seed: _student_unit(p, seed, x, y, teacher, x_test, y_test,
+                                                        changed, y_clean, checkpoint),
+            resumable=True)
         tables.append(unit["students"])
         logits[seed] = unit["logits"]["test"]
     return Results(params=p, teacher=teacher["teacher"],
