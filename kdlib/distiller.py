@@ -121,13 +121,28 @@ def fit_students(student_init: keras.Model, teacher: keras.Model, x: np.ndarray,
     return history
 
 
+class _StopWhen(keras.callbacks.Callback):
+    """Ends ``fit`` after the first epoch for which ``stop(model)`` is true."""
+
+    def __init__(self, stop: Callable[[keras.Model], bool]) -> None:
+        super().__init__()
+        self.stop = stop
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.stop(self.model):
+            self.model.stop_training = True
+
+
 def fit_supervised(model: keras.Model, x: np.ndarray, y: np.ndarray, epochs: int,
-                   batch_size: int, learning_rate: float, seed: int) -> list[float]:
-    """Plain Keras training on hard labels (the teacher, or a scratch student)."""
+                   batch_size: int, learning_rate: float, seed: int,
+                   stop: Callable[[keras.Model], bool] | None = None) -> list[float]:
+    """Plain Keras training on hard labels (the teacher, or a scratch student), for at most
+    ``epochs`` epochs, ending after the first epoch for which ``stop(model)`` is true."""
     keras.utils.set_random_seed(seed)
     model.compile(keras.optimizers.Adam(learning_rate),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    fit = model.fit(_nhwc(x), y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)
+    fit = model.fit(_nhwc(x), y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0,
+                    callbacks=[_StopWhen(stop)] if stop else [])
     return list(fit.history["loss"])
 
 

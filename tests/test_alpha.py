@@ -202,3 +202,14 @@ def test_a_seed_killed_after_a_checkpoint_resumes_there(first_run, tmp_path, mon
     assert not list((tmp_path / "alpha").glob("*.partial.pt"))  # cleared once stored
     cols = [c for c in r.students.columns if c != "seconds"]
     assert again.students[cols].equals(r.students[cols])
+
+
+@pytest.mark.parametrize(("target", "epochs"), [(0.01, 1), (1.0, 3), (0.0, 3)])
+def test_teacher_stops_at_its_validation_target(tmp_path, target, epochs):
+    """Target reached after epoch 1: one epoch; unreachable or 0: all teacher_epochs."""
+    p = alpha.resolve({**TINY, "seeds": 1, "epochs": 1, "snapshots": [1], "teacher_epochs": 3,
+                       "teacher_target": target})
+    t = alpha.run(p, Cache(tmp_path)).teacher
+    assert t["epochs"].iloc[0] == epochs
+    if target > 0:
+        assert 0 < t["val_acc"].iloc[0] <= 1

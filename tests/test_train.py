@@ -110,3 +110,16 @@ def test_a_resumed_run_equals_an_uninterrupted_one():
     assert torch.equal(hist, hist_full)
     for k, v in full.state_dict().items():
         assert torch.equal(v, resumed.state_dict()[k]), k
+
+
+def test_supervised_training_ends_after_the_first_epoch_that_stops_it():
+    x, y, _ = _data(32)
+    calls = []
+
+    def stop(model):
+        calls.append(model.training)
+        return len(calls) == 2
+
+    torch.manual_seed(0)
+    losses = train_supervised(hao_student(), x, y, 5, 16, 1e-3, seed=0, stop=stop)
+    assert len(losses) == 2 and len(calls) == 2
