@@ -19,8 +19,67 @@ import torch.nn.functional as F
 from timing import median_time  # bench/timing.py
 
 from kdlib import models
-from kdlib.models import StackedHaoCNN, hao_student, hao_teacher
-from kdlib.train import distil_stack, predict
+from kdlib.losses import kd_loss
+from kdlib.models import HaoCNN, StackedHaoCNN, hao_student, hao_teacher, pad_same
+from kdlib.train import adam, distil_stack, predict
+
+
+class GroupedNCHW(torch.nn.Module):
+    """The stacked students as kdlib had them before: the batch copied to every student's
+    channel, both convolutions grouped, activations in NCHW."""
+
+    def __init__(self, students: list[HaoCNN]) -> None:
+        super().__init__()
+        s = self.n = len(students)
+        self.conv1 = torch.nn.Conv2d(s, s * 16, 3, stride=2, groups=s)
+        self.conv2 = torch.nn.Conv2d(s * 16, s * 32, 3, stride=2, groups=s)
+        self.dense_w = torch.nn.Parameter(torch.randn(s, 32 * 49, 10) * 0.01)
+        self.dense_b = torch.nn.Parameter(torch.zeros(s, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b = x.shape[0]
+        h = self.conv1(pad_same(x.expand(-1, self.n, -1, -1), 3, 2))
+        h = models.max_pool_same(F.leaky_relu(h, 0.2))
+        h = self.conv2(pad_same(h, 3, 2)).view(b, self.n, 32, 7, 7).permute(1, 0, 3, 4, 2)
+        return torch.baddbmm(self.dense_b.unsqueeze(1), h.reshape(self.n, b, -1), self.dense_w)
+
+
+def _epoch(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor,
+           alphas: torch.Tensor) -> None:
+    """One epoch of KD steps at batch 32 (the loop of kdlib.train.distil_stack)."""
+    opt = adam(model.parameters(), 1e-3)
+    s = len(alphas)
+    for idx in torch.arange(len(x)).split(32):
+        loss = kd_loss(model(x[idx]), t[idx].expand(s, -1, -1), y[idx].expand(s, -1), alphas,
+                       3.0)
+        opt.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        opt.step()
+
+
+def stacked_layouts(repeats: int, n: int = 1024, students: int = 12) -> tuple[float, float]:
+    """One epoch of the stacked students: the old grouped-NCHW model vs kdlib's."""
+    x, y, t = torch.rand(n, 1, 28, 28), torch.randint(0, 10, (n,)), torch.randn(n, 10)
+    alphas = torch.linspace(0, 1, students)
+    old = GroupedNCHW([hao_student()] * students)
+    new = StackedHaoCNN([hao_student()] * students)
+    return (median_time(lambda: _epoch(old, x, y, t, alphas), repeats),
+            median_time(lambda: _epoch(new, x, y, t, alphas), repeats))
+
+
+def adam_variants(repeats: int, steps: int = 300, students: int = 12) -> tuple[float, float]:
+    """``steps`` Adam steps on the stacked students' parameters: per-op (foreach) vs fused."""
+    params = list(StackedHaoCNN([hao_student()] * students).parameters())
+    for p in params:
+        p.grad = torch.randn_like(p)
+
+    def run(**kw) -> None:
+        opt = torch.optim.Adam(params, lr=1e-3, eps=1e-7, **kw)
+        for _ in range(steps):
+            opt.step()
+
+    return (median_time(lambda: run(foreach=True), repeats),
+            median_time(lambda: run(fused=True), repeats))
 
 
 def stacked_vs_loop(repeats: int, n: int = 1024, students: int = 11) -> tuple[float, float]:
@@ -115,6 +174,12 @@ def main() -> None:
     loop, stacked = stacked_vs_loop(r)
     print(f"| 11 students as one stacked model (1 epoch, 1024 images) | {loop:.3f} | "
           f"{stacked:.3f} | {loop / stacked:.2f}x |")
+    old, new = stacked_layouts(r)
+    print(f"| stack: shared patches + channels-last, not copied batch + grouped NCHW (12 "
+          f"students, 1 epoch, 1024 images) | {old:.3f} | {new:.3f} | {old / new:.2f}x |")
+    plain, fused = adam_variants(r)
+    print(f"| fused Adam, not per-op (300 steps, 12 students' parameters) | {plain:.3f} | "
+          f"{fused:.3f} | {plain / fused:.2f}x |")
     pools = pool_variants(r)
     base = pools["NCHW pad + max_pool2d"]
     for name, secs in pools.items():
