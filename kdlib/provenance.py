@@ -6,29 +6,15 @@ import json
 import os
 import platform
 import shlex
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import torch
 
-from kdlib.results import ROOT, code_hash
+from kdlib.results import code_hash, git_commit
 
 __all__ = ["cpu_model", "git_commit", "papermill_command", "provenance"]
-
-
-def git_commit(root: Path = ROOT) -> str:
-    """The checkout's commit, with ``+dirty`` when tracked files were changed."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    try:
-        commit = git("rev-parse", "--short=12", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
-    return commit + ("+dirty" if dirty else "")
 
 
 def cpu_model() -> str:

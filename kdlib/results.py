@@ -21,6 +21,7 @@ import io
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,14 +35,15 @@ from filelock import FileLock
 
 from kdlib.metrics import format_ci, mean_ci
 
-__all__ = ["Cache", "CacheError", "Checkpoint", "ci_table", "code_files", "code_hash",
-           "summarize"]
+__all__ = ["PUBLISHED", "Cache", "CacheError", "Checkpoint", "ci_table", "code_files", "code_hash",
+           "git_commit", "summarize"]
 
 PACKAGE = Path(__file__).resolve().parent
 ROOT = PACKAGE.parent
 DEFAULT_CACHE = ROOT / "data" / "cache"
+PUBLISHED = ROOT / "data" / "results"  # committed entries of long runs, looked up by key
 
-Entry = dict[str, Any]  # name → pandas.DataFrame or dict of tensors
+Entry = dict[str, Any]  # name → pandas.DataFrame or dict of tensors; loaded ones add "meta"
 
 
 class CacheError(RuntimeError):
@@ -100,6 +102,19 @@ def code_hash(module: str = "kdlib") -> str:
     return h.hexdigest()
 
 
+def git_commit(root: Path = ROOT) -> str:
+    """The checkout's commit, with ``+dirty`` when tracked files were changed."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    try:
+        commit = git("rev-parse", "--short=12", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return commit + ("+dirty" if dirty else "")
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -144,11 +159,12 @@ class Checkpoint:
 class Cache:
     """A directory of entries ``<root>/<experiment>/<key>/`` with a ``meta.json`` each."""
 
-    root: Path = DEFAULT_CACHE
+    root: Path | None = None  # None: $KD_CACHE_DIR, else data/cache
 
     def __post_init__(self) -> None:
-        self.root = Path(os.environ.get("KD_CACHE_DIR", self.root))
+        self.root = Path(self.root or os.environ.get("KD_CACHE_DIR", DEFAULT_CACHE))
         self.computed: list[str] = []  # keys computed (not loaded) by this object, in order
+        self.used: list[str] = []  # keys of every entry this object returned, in order
 
     def key(self, experiment: str, unit: str, params: dict[str, Any], data_digest: str) -> str:
         """The entry's key: a hash of all that determines its numbers."""
@@ -158,6 +174,35 @@ class Cache:
             sort_keys=True, default=str,
         )
         return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+    def get(self, experiment: str, unit: str, params: dict[str, Any],
+            data_digest: str) -> Entry | None:
+        """The entry if it exists, else ``None`` (never computes)."""
+        key = self.key(experiment, unit, params, data_digest)
+        folder = self.root / experiment / key
+        if not (folder / "meta.json").exists():
+            return None
+        self.used.append(key)
+        return self._load(folder)
+
+    def find(self, experiment: str, unit: str, params: dict[str, Any],
+             data_digest: str) -> Entry | None:
+        """The entry for this code if there is one, else the newest one with the same
+        parameters and data computed by other code (its ``meta`` names that code and commit);
+        ``None`` if neither exists. For committed results of long runs: never computes."""
+        exact = self.get(experiment, unit, params, data_digest)
+        if exact is not None:
+            return exact
+        want = json.loads(json.dumps(params, sort_keys=True, default=str))
+        metas = sorted((self.root / experiment).glob("*/meta.json"),
+                       key=lambda m: m.stat().st_mtime, reverse=True)
+        for path in metas:
+            meta = json.loads(path.read_text())
+            if (meta.get("unit"), meta.get("data"), meta.get("params")) == (unit, data_digest,
+                                                                             want):
+                self.used.append(path.parent.name)
+                return self._load(path.parent)
+        return None
 
     def get_or_compute(self, experiment: str, unit: str, params: dict[str, Any],
                        data_digest: str, compute: Callable[..., Entry],
@@ -170,6 +215,7 @@ class Cache:
         """
         key = self.key(experiment, unit, params, data_digest)
         folder = self.root / experiment / key
+        self.used.append(key)
         if (folder / "meta.json").exists():
             return self._load(folder)
         try:
@@ -185,13 +231,29 @@ class Cache:
             checkpoint = Checkpoint(folder.with_name(f"{key}.partial.pt"))
             entry = compute(checkpoint) if resumable else compute()
             meta = {"experiment": experiment, "unit": unit, "params": params,
-                    "data": data_digest, "code": code_hash(f"kdlib.experiments.{experiment}")}
+                    "data": data_digest, "code": code_hash(f"kdlib.experiments.{experiment}"),
+                    "commit": git_commit()}
             self._store(folder, entry, meta)
             checkpoint.clear()
             self.computed.append(key)
             return self._load(folder)  # fresh and cached results are the same objects
         finally:
             lock.release()
+
+    def publish(self, experiment: str, keys: list[str], to: Path | None = None) -> list[Path]:
+        """Copy finished entries to ``to`` (default: the committed results), each atomically."""
+        to = to or PUBLISHED
+        out = []
+        for key in keys:
+            target = to / experiment / key
+            if not (target / "meta.json").exists():
+                self._load(self.root / experiment / key)  # checksums first
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=target.parent))
+                shutil.copytree(self.root / experiment / key, tmp, dirs_exist_ok=True)
+                os.replace(tmp, target)
+            out.append(target)
+        return out
 
     def _store(self, folder: Path, entry: Entry, meta: dict[str, Any]) -> None:
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
@@ -235,6 +297,7 @@ class Cache:
                 entry[name] = pd.read_csv(path).astype(meta["dtypes"][name])
             else:
                 entry[name] = torch.load(path, weights_only=True)
+        entry["meta"] = meta  # what made it: parameters, data digest, code hash, commit
         return entry
 
 

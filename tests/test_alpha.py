@@ -4,6 +4,7 @@ import shutil
 
 import pytest
 
+from kdlib.chapters import alpha as chapter
 from kdlib.config import ParamError
 from kdlib.experiments import alpha
 from kdlib.results import Cache, Checkpoint
@@ -57,7 +58,7 @@ def test_changing_a_student_parameter_keeps_the_teacher(first_run):
 
 
 def test_scale_note_states_the_scale():
-    note = alpha.scale_note(alpha.resolve(TINY))
+    note = chapter.scale_note(alpha.resolve(TINY))
     assert note.startswith("```{admonition} Scale of this run")
     assert "Profile **quick**" in note and "200 training images" in note
     assert "2 epochs" in note and "1,000 epochs" in note
@@ -111,13 +112,13 @@ def test_future_directions_vary_one_thing_each(tmp_path):
     assert (per == len(alpha.DIRECTION_ALPHAS) + 1).all()  # five alphas and the scratch student
     noise0 = d[d["variant"] == "noise 0%"]
     assert noise0["noisy_recovered"].isna().all()  # no perturbed labels to recover
-    table = alpha.directions_table(d)
+    table = chapter.directions_table(d)
     assert list(table.index) == list(alpha.DIRECTIONS)
     assert table["best alpha"].isin(alpha.DIRECTION_ALPHAS).all()
-    summary = alpha.directions_summary(d, "noisy_recovered", ("noise 10%", "noise 20%"))
+    summary = chapter.directions_summary(d, "noisy_recovered", ("noise 10%", "noise 20%"))
     assert list(dict.fromkeys(summary["variant"])) == ["noise 10%", "noise 20%"]
     assert len(summary) == 2 * len(alpha.DIRECTION_ALPHAS)
-    note = alpha.directions_note(p)
+    note = chapter.directions_note(p)
     assert "1 epoch(s)" in note and "0, 0.25, 0.5, 0.75, 1" in note
 
 
@@ -134,12 +135,12 @@ def test_keras_framework_gives_the_same_tables(tmp_path, first_run):
 
 
 def test_compare_frameworks_rows_and_verdicts(tmp_path):
-    table = alpha.compare_frameworks(alpha.resolve({**TINY, "seeds": 2}), Cache(tmp_path))
+    table = chapter.compare_frameworks(alpha.resolve({**TINY, "seeds": 2}), Cache(tmp_path))
     assert table[["student", "alpha"]].values.tolist() == [
         ["distilled", 0.0], ["distilled", 0.5], ["distilled", 1.0], ["scratch", 1.0]]
     assert set(table["within seed noise"]) <= {"agree", "differ", "one seed: cannot tell"}
     assert table["torch - keras"].str.match(r"^[+-]\d\.\d{3}").all()
-    note = alpha.comparison_note(alpha.resolve({**TINY, "seeds": 2}))
+    note = chapter.comparison_note(alpha.resolve({**TINY, "seeds": 2}))
     assert "200 training images" in note and "3 epochs, 2 seed(s)" in note
 
 
@@ -148,7 +149,7 @@ def test_discussion_is_written_from_the_run(first_run):
 
     _, _, r = first_run
     table = claims.evaluate(claims.load("000") + claims.load("001"), r)
-    text = alpha.discussion(r, table)
+    text = chapter.discussion(r, table)
     assert f"The teacher scores {r.teacher['test_acc'].iloc[0]:.3f}" in text
     assert "(the report: 0.988)" in text  # taken from data/claims/000.yaml
     holds = (table["verdict"] == "holds").sum()

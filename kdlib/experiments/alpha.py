@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 
 from kdlib import data, metrics
 from kdlib.config import Param, ParamError, Schema
-from kdlib.metrics import ci_text
 from kdlib.models import (
     StackedHaoCNN,
     hao_student,
@@ -32,12 +31,12 @@ from kdlib.models import (
     keras_hao_student,
     keras_hao_teacher,
 )
-from kdlib.results import Cache, Checkpoint, summarize
+from kdlib.results import PUBLISHED, Cache, Checkpoint, summarize
 from kdlib.train import distil_stack, predict, train_supervised
 
-__all__ = ["DIRECTIONS", "SCHEMA", "Results", "check_data", "direction_params", "directions",
-           "directions_note", "directions_summary", "directions_table", "discussion", "resolve",
-           "run", "scale_note", "compare_frameworks", "comparison_note", "comparison_params"]
+__all__ = ["DIRECTIONS", "PAPER_DIRECTIONS", "SCHEMA", "SOURCE_SCALE", "VALIDATION", "Results",
+           "check_data", "comparison_params", "direction_params", "directions", "paper_params",
+           "paper_run", "resolve", "run"]
 
 _ALPHAS = [round(0.1 * i, 1) for i in range(11)]
 VALIDATION = 5000  # the last images of the official training set: the teacher's validation
@@ -122,6 +121,8 @@ class Results:
     classes: tuple[str, ...]
     data_digest: str
     seconds: float  # wall time of this call
+    code: tuple[str, ...] = ()  # hashes of the code that computed the units (code_hash)
+    commits: tuple[str, ...] = ()  # the git commits that computed the units
 
     @property
     def compute_seconds(self) -> float:
@@ -415,8 +416,13 @@ def _keras_students(p: dict[str, Any], seed: int, x: torch.Tensor, y: torch.Tens
     return np.concatenate([history, scratch_history], axis=1)
 
 
-def run(p: dict[str, Any], cache: Cache | None = None) -> Results:
-    """Run (or load from the cache) the study for resolved parameters ``p``."""
+def run(p: dict[str, Any], cache: Cache | None = None, compute: bool = True) -> Results | None:
+    """Run (or load from the cache) the study for resolved parameters ``p``.
+
+    With ``compute=False`` nothing is trained: the seeds the cache holds are loaded (computed
+    by this code or, failing that, by other code: ``Results.code`` says which), and ``None`` is
+    returned if it holds no teacher or no seed.
+    """
     start = time.perf_counter()
     cache = cache or Cache()
     ds = data.load(p["dataset"], p["data_dir"] or None)
@@ -428,27 +434,49 @@ def run(p: dict[str, Any], cache: Cache | None = None) -> Results:
     if p["teacher_data"] == "subset":  # then the teacher saw the noisy labels too
         teacher_keys += ["noise_rate", "noise_kind", "noise_seed"]
     tp = {k: p[k] for k in teacher_keys}
-    teacher = cache.get_or_compute("alpha", "teacher", tp, ds.digest,
-                                   lambda: _teacher_unit(p, ds, x_np, y_noisy_np))
+    if compute:
+        teacher = cache.get_or_compute("alpha", "teacher", tp, ds.digest,
+                                       lambda: _teacher_unit(p, ds, x_np, y_noisy_np))
+    elif (teacher := cache.find("alpha", "teacher", tp, ds.digest)) is None:
+        return None
     x, y = _tensors(x_np), torch.from_numpy(y_noisy_np)
     x_test = _tensors(ds.x_test[:p["n_test"]])
     y_test = torch.from_numpy(ds.y_test[:p["n_test"]])
     changed, y_clean = torch.from_numpy(changed_np), torch.from_numpy(y_clean_np)
     tables, logits = [], {}
+    made_by = {(teacher["meta"]["code"], teacher["meta"].get("commit", "unknown"))}
     for seed in range(p["seeds"]):
         sp = {**{k: v for k, v in p.items() if k not in ("profile", "seeds", "data_dir")},
               "seed": seed}
-        unit = cache.get_or_compute(
-            "alpha", "students", sp, ds.digest,
-            lambda checkpoint, seed=seed: _student_unit(p, seed, x, y, teacher, x_test, y_test,
-                                                        changed, y_clean, checkpoint),
-            resumable=True)
+        if compute:
+            unit = cache.get_or_compute(
+                "alpha", "students", sp, ds.digest,
+                lambda checkpoint, seed=seed: _student_unit(p, seed, x, y, teacher, x_test,
+                                                            y_test, changed, y_clean, checkpoint),
+                resumable=True)
+        elif (unit := cache.find("alpha", "students", sp, ds.digest)) is None:
+            continue
         tables.append(unit["students"])
         logits[seed] = unit["logits"]["test"]
+        made_by.add((unit["meta"]["code"], unit["meta"].get("commit", "unknown")))
+    if not tables:
+        return None
     return Results(params=p, teacher=teacher["teacher"],
                    students=pd.concat(tables, ignore_index=True), test_logits=logits,
                    y_test=ds.y_test[:p["n_test"]], classes=ds.classes, data_digest=ds.digest,
-                   seconds=time.perf_counter() - start)
+                   seconds=time.perf_counter() - start,
+                   code=tuple(sorted({c for c, _ in made_by})),
+                   commits=tuple(sorted({c for _, c in made_by})))
+
+
+def paper_params(p: dict[str, Any]) -> dict[str, Any]:
+    """The paper profile's parameters (with this run's data directory)."""
+    return resolve({"profile": "paper", "data_dir": p["data_dir"]})
+
+
+def paper_run(p: dict[str, Any], root: Path = PUBLISHED) -> Results | None:
+    """The committed paper-scale results for this code (the seeds finished so far), or None."""
+    return run(paper_params(p), Cache(root), compute=False)
 
 
 # The report's future directions (its Section 7), each a variant of the main run's parameters.
@@ -499,50 +527,6 @@ def directions(p: dict[str, Any], cache: Cache | None = None) -> pd.DataFrame:
     return pd.concat(tables, ignore_index=True)
 
 
-def directions_summary(d: pd.DataFrame, value: str = "test_acc",
-                       variants: tuple[str, ...] | None = None) -> pd.DataFrame:
-    """Mean and CI over seeds of ``value`` per (variant, alpha), distilled students only."""
-    rows = d[d["student"] == "distilled"]
-    if variants is not None:
-        rows = rows[rows["variant"].isin(variants)]
-    out = summarize(rows, ["variant", "alpha"], value)
-    order = {v: i for i, v in enumerate(DIRECTIONS)}
-    return out.sort_values(["variant", "alpha"], key=lambda c: c.map(order) if c.name ==
-                           "variant" else c).reset_index(drop=True)
-
-
-def directions_table(d: pd.DataFrame) -> pd.DataFrame:
-    """One row per variant: the teacher's accuracy and the scratch and best distilled students."""
-    rows = []
-    for variant, part in d.groupby("variant", sort=False):
-        distilled = part[part["student"] == "distilled"]
-        means = distilled.groupby("alpha")["test_acc"].mean()
-        rows.append({
-            "variant": variant, "teacher": part["teacher_acc"].iloc[0],
-            "best alpha": means.idxmax(),
-            "best distilled": ci_text(
-                distilled[distilled["alpha"] == means.idxmax()]["test_acc"].to_numpy(float)),
-            "scratch": ci_text(part[part["student"] == "scratch"]["test_acc"].to_numpy(float)),
-        })
-    return pd.DataFrame(rows).set_index("variant")
-
-
-def directions_note(p: dict[str, Any]) -> str:
-    """A MyST admonition stating the reduced scale of the future-direction runs."""
-    q = direction_params(p, "noise 0%")
-    return "\n".join([
-        "```{admonition} Scale of these runs",
-        ":class: warning",
-        f"Each variant changes one thing of the main run and sweeps alpha in "
-        f"{', '.join(f'{a:g}' for a in q['alphas'])} for {q['epochs']} epoch(s), "
-        f"{q['seeds']} seed(s), evaluated at the last epoch. 'poor teacher': "
-        + teacher_note(direction_params(p, "poor teacher")).removeprefix("Teacher: ")
-        + " Fashion-MNIST: the same design on Zalando's clothes images. "
-        + teacher_note(direction_params(p, "Fashion-MNIST")),
-        "```",
-    ])
-
-
 def comparison_params(p: dict[str, Any], framework: str) -> dict[str, Any]:
     """A small configuration run in both frameworks (3 alphas, 3 epochs, <= 2,000 images)."""
     return {**p, "framework": framework, "n_train": min(p["n_train"], 2000),
@@ -550,112 +534,3 @@ def comparison_params(p: dict[str, Any], framework: str) -> dict[str, Any]:
             "teacher_target": 0.0, "alphas": [0.0, 0.5, 1.0], "epochs": 3, "snapshots": [3]}
 
 
-def comparison_note(p: dict[str, Any]) -> str:
-    """The configuration both frameworks run, in words (from :func:`comparison_params`)."""
-    q = comparison_params(p, "torch")
-    return (f"Both frameworks on one small configuration: {q['n_train']:,} training images, "
-            f"alphas {', '.join(f'{a:g}' for a in q['alphas'])} and the scratch student, "
-            f"{q['epochs']} epochs, {q['seeds']} seed(s), a teacher trained "
-            f"{q['teacher_epochs']} epoch(s) on the students' images (each framework its own), "
-            f"tested on {q['n_test']:,} images.")
-
-
-def compare_frameworks(p: dict[str, Any], cache: Cache | None = None) -> pd.DataFrame:
-    """Torch (stacked) and Keras (the seed's Distiller) on one small configuration.
-
-    One row per (student, alpha): each framework's mean test accuracy with its CI over seeds,
-    and the difference torch - keras with its Welch 95% interval. Each framework trains its
-    own teacher, so teacher noise is part of the seed noise.
-    """
-    runs = {fw: run(comparison_params(p, fw), cache).students for fw in ("torch", "keras")}
-    rows = []
-    for (kind, a), part in runs["torch"].groupby(["student", "alpha"], sort=False):
-        other = runs["keras"]
-        other = other[(other["student"] == kind) & (other["alpha"] == a)]
-        t_acc, k_acc = part["test_acc"].to_numpy(), other["test_acc"].to_numpy()
-        diff = float(t_acc.mean() - k_acc.mean())
-        if min(len(t_acc), len(k_acc)) > 1 and (t_acc.std() > 0 or k_acc.std() > 0):
-            ci = stats.ttest_ind(t_acc, k_acc, equal_var=False).confidence_interval(0.95)
-            lo, hi = float(ci.low), float(ci.high)
-            text = f"{diff:+.3f} [{lo:+.3f}, {hi:+.3f}]"
-            verdict = "agree" if lo <= 0 <= hi else "differ"
-        else:
-            text, verdict = f"{diff:+.3f}", "one seed: cannot tell"
-        rows.append({"student": kind, "alpha": a, "torch": ci_text(t_acc),
-                     "keras": ci_text(k_acc),
-                     "torch - keras": text, "within seed noise": verdict})
-    return pd.DataFrame(rows)
-
-
-def discussion(r: Results, claims_table: pd.DataFrame) -> str:
-    """A few sentences, generated from the numbers of this run, for the chapter's discussion."""
-    last = max(r.params["snapshots"])
-    source_last = round(last * SOURCE_SCALE["epochs"] / r.params["epochs"])
-    curve = r.curve("test_acc", {"epoch": source_last})
-    scratch = r.values("test_acc", {"student": "scratch", "epoch": source_last})
-    agree = r.curve("agreement", {"epoch": source_last})
-    means = curve.mean(axis=1)
-    best = float(means.idxmax())
-    diff = curve.loc[best].to_numpy(dtype=float) - scratch
-    _, lo, hi = metrics.mean_ci(diff)
-    if np.isnan(lo):
-        beats = "one seed cannot tell whether that beats the scratch student"
-    elif lo > 0:
-        beats = "significantly better than the scratch student"
-    elif hi < 0:
-        beats = "significantly worse than the scratch student"
-    else:
-        beats = "not significantly different from the scratch student"
-    counts = claims_table["verdict"].value_counts()
-    teacher = float(r.teacher["test_acc"].iloc[0])
-    reported = claims_table[claims_table["claim"] == "teacher-accuracy"]["reported"].iloc[0]
-    return "\n".join([
-        f"The teacher scores {teacher:.3f} on the test set (the report: {reported}). After {last} "
-        "epochs the best distilled student is at alpha = "
-        f"{best:g}, with {ci_text(curve.loc[best].to_numpy(dtype=float))}: {beats} "
-        f"({ci_text(scratch)}; paired difference {ci_text(diff)}).",
-        "",
-        f"Across alpha, mean accuracy runs from {means.min():.3f} (alpha = "
-        f"{float(means.idxmin()):g}) to {means.max():.3f}; at alpha = 0 it is "
-        f"{ci_text(curve.iloc[0].to_numpy(dtype=float))} and at alpha = 1 "
-        f"{ci_text(curve.iloc[-1].to_numpy(dtype=float))}. Agreement with the teacher is "
-        "highest "
-        f"at alpha = {float(agree.mean(axis=1).idxmax()):g} "
-        f"({agree.mean(axis=1).max():.3f}) and lowest at alpha = "
-        f"{float(agree.mean(axis=1).idxmin()):g} ({agree.mean(axis=1).min():.3f}).",
-        "",
-        f"Of the {len(claims_table)} claims tested, {counts.get('holds', 0)} hold, "
-        f"{counts.get('contradicted', 0)} are contradicted, {counts.get('inconclusive', 0)} "
-        f"are inconclusive at this number of seeds, and {counts.get('not testable here', 0)} "
-        "cannot be tested by this run.",
-    ])
-
-
-def teacher_note(p: dict[str, Any]) -> str:
-    """How the teacher is trained, in one sentence."""
-    data_text = ("the first 55,000 clean training images" if p["teacher_data"] == "full"
-                 else "the students' noisy training images")
-    if p["teacher_target"] > 0:
-        return (f"Teacher: trained on {data_text} until its accuracy on the last "
-                f"{VALIDATION:,} training images (never trained on) reaches "
-                f"{p['teacher_target']:g}, for at most {p['teacher_epochs']:,} epoch(s).")
-    return f"Teacher: {p['teacher_epochs']:,} epoch(s) on {data_text}."
-
-
-def scale_note(p: dict[str, Any]) -> str:
-    """A MyST admonition stating the scale this chapter ran at, against the source's."""
-    src = SOURCE_SCALE
-    return "\n".join([
-        "```{admonition} Scale of this run",
-        ":class: " + ("note" if p["profile"] == "paper" else "warning"),
-        f"Profile **{p['profile']}**. Students: {p['n_train']:,} training images "
-        f"({p['noise_rate']:.0%} of labels perturbed, '{p['noise_kind']}'), "
-        f"{p['epochs']:,} epochs (evaluated after {', '.join(map(str, p['snapshots']))}), "
-        f"{len(p['alphas'])} alphas, {p['seeds']} seed(s), T = {p['temperature']:g}, "
-        f"batch {p['batch_size']}; test on the first {p['n_test']:,} official test images. "
-        + teacher_note(p)
-        + f"\n\nThe source: {src['n_train']:,} training images, students trained up to "
-        f"{src['epochs']:,} epochs, {src['alphas']} alphas, one run each; teacher trained "
-        f"{src['teacher_epochs']:,} epochs on all of MNIST.",
-        "```",
-    ])

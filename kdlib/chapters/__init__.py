@@ -1,0 +1,1 @@
+"""What each chapter says: notes, tables and discussion written from its results."""

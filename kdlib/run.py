@@ -1,0 +1,52 @@
+"""Run one experiment's main sweep outside the book, e.g. at the paper profile.
+
+    python -m kdlib.run alpha --profile paper [-p seeds 1] [--publish]
+
+For runs too long for a book build (the paper profile takes hours per seed). Results go to the
+cache (``$KD_CACHE_DIR`` or ``data/cache``); a killed run resumes from its last checkpoint when
+the same command is run again. ``--publish`` then copies the run's finished entries to
+``data/results/``, which is committed and which the chapter reads, by key: only the code
+that computed them can show them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import time
+
+import yaml
+
+from kdlib.config import PROFILES
+from kdlib.results import Cache
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Resolve the parameters, run (or resume) the sweep, print the times, maybe publish."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("experiment", choices=["alpha"])
+    ap.add_argument("--profile", default="paper", choices=PROFILES)
+    ap.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                    help="a parameter, as papermill's -p (values parsed as YAML)")
+    ap.add_argument("--publish", action="store_true",
+                    help="copy the finished entries to data/results (to be committed)")
+    args = ap.parse_args(argv)
+    module = importlib.import_module(f"kdlib.experiments.{args.experiment}")
+    params = module.resolve({"profile": args.profile,
+                             **{name: yaml.safe_load(value) for name, value in args.p}})
+    cache = Cache()
+    start = time.perf_counter()
+    results = module.run(params, cache)
+    print(f"{args.experiment} ({args.profile}): wall time {time.perf_counter() - start:,.0f} s; "
+          f"compute time of the results {results.compute_seconds:,.0f} s; "
+          f"{len(cache.computed)} of {len(cache.used)} entries computed now")
+    if args.publish:
+        for path in cache.publish(args.experiment, cache.used):
+            print(f"published {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
