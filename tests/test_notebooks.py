@@ -4,6 +4,7 @@ import json
 import shutil
 from pathlib import Path
 
+import nbformat
 import papermill
 import pytest
 
@@ -33,6 +34,8 @@ def test_every_chapter_has_a_notebook_and_schema():
 def test_source_notebook_is_clean_and_documents_every_parameter(name):
     path = ROOT / "notebooks" / f"{name}.ipynb"
     nb = json.loads(path.read_text())
+    nbformat.validate(nbformat.reads(path.read_text(), as_version=4))  # cell ids included
+    assert all("id" in c for c in nb["cells"])
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     assert all(not c["outputs"] and c["execution_count"] is None for c in code)
     tagged = [c for c in code if "parameters" in c["metadata"].get("tags", [])]
