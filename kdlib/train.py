@@ -56,15 +56,42 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> torch.T
     return torch.cat([model(xb) for xb in x.split(batch_size)], dim=-2)
 
 
+def _state(epoch: int, model: nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator,
+           **extra: Any) -> dict[str, Any]:
+    """Everything a run needs to go on after ``epoch``; a copy, as training changes tensors."""
+    return copy.deepcopy({"epoch": epoch, "model": model.state_dict(),
+                          "optimizer": opt.state_dict(), "generator": gen.get_state(), **extra})
+
+
+def _restore(state: dict[str, Any], model: nn.Module, opt: torch.optim.Optimizer,
+             gen: torch.Generator) -> int:
+    """Load a :func:`_state` into the run; returns the first epoch still to train."""
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    gen.set_state(state["generator"])
+    return state["epoch"] + 1
+
+
 def train_supervised(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int,
                      batch_size: int, lr: float, seed: int, desc: str = "teacher",
-                     stop: Callable[[nn.Module], bool] | None = None) -> list[float]:
+                     stop: Callable[[nn.Module], bool] | None = None,
+                     state: dict[str, Any] | None = None, checkpoint_every: int = 0,
+                     on_checkpoint: Callable[[dict[str, Any]], None] | None = None
+                     ) -> list[float]:
     """Plain cross-entropy training for at most ``epochs`` epochs, ending early after the
-    first epoch for which ``stop(model)`` is true; returns each epoch's mean training loss."""
+    first epoch for which ``stop(model)`` is true; returns each epoch's mean training loss.
+
+    ``on_checkpoint(state)`` and ``state`` work as in :func:`distil_stack`.
+    """
     gen = torch.Generator().manual_seed(seed)
     opt = adam(model.parameters(), lr)
-    losses = []
-    for _ in tqdm(range(epochs), desc=desc, unit="epoch", mininterval=5):
+    losses: list[float] = []
+    first = 1
+    if state is not None:
+        first = _restore(state, model, opt, gen)
+        losses = list(state["losses"])
+    for epoch in tqdm(range(first, epochs + 1), desc=desc, unit="epoch", mininterval=5,
+                      initial=first - 1, total=epochs):
         model.train()
         total = 0.0
         for idx in _batches(len(x), batch_size, gen):
@@ -76,6 +103,8 @@ def train_supervised(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs:
         losses.append(total / len(x))
         if stop is not None and stop(model):
             break
+        if checkpoint_every and on_checkpoint and epoch % checkpoint_every == 0 and epoch < epochs:
+            on_checkpoint(_state(epoch, model, opt, gen, losses=losses))
     return losses
 
 
@@ -103,10 +132,7 @@ def distil_stack(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     history = torch.zeros(epochs, s, dtype=torch.float64)
     first = 1
     if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        gen.set_state(state["generator"])
-        first = state["epoch"] + 1
+        first = _restore(state, model, opt, gen)
         history[:first - 1] = state["history"][:first - 1]
     for epoch in tqdm(range(first, epochs + 1), desc=desc, unit="epoch", mininterval=5,
                       initial=first - 1, total=epochs):
@@ -124,7 +150,5 @@ def distil_stack(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
         if epoch in snapshots and on_snapshot is not None:
             on_snapshot(epoch, model)
         if checkpoint_every and on_checkpoint and epoch % checkpoint_every == 0 and epoch < epochs:
-            on_checkpoint(copy.deepcopy({  # a copy: training goes on changing the tensors
-                "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                "generator": gen.get_state(), "history": history}))
+            on_checkpoint(_state(epoch, model, opt, gen, history=history))
     return history

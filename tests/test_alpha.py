@@ -214,3 +214,31 @@ def test_teacher_stops_at_its_validation_target(tmp_path, target, epochs):
     assert t["epochs"].iloc[0] == epochs
     if target > 0:
         assert 0 < t["val_acc"].iloc[0] <= 1
+
+
+def test_a_teacher_killed_after_an_epoch_resumes_there(tmp_path, monkeypatch):
+    p = alpha.resolve({**TINY, "seeds": 1, "epochs": 1, "snapshots": [1], "teacher_epochs": 2})
+    whole = alpha.run(p, Cache(tmp_path / "whole")).teacher
+    real_save = Checkpoint.save
+
+    def save_then_die(self, state):
+        real_save(self, state)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Checkpoint, "save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        alpha.run(p, Cache(tmp_path / "killed"))
+    monkeypatch.undo()
+    trained = []
+    real_train = alpha.train_supervised
+
+    def counting(*args, **kwargs):
+        losses = real_train(*args, **kwargs)
+        trained.append(len(losses) - kwargs["state"]["epoch"])
+        return losses
+
+    monkeypatch.setattr(alpha, "train_supervised", counting)
+    again = alpha.run(p, Cache(tmp_path / "killed")).teacher
+    assert trained == [1]
+    cols = [c for c in whole.columns if c != "seconds"]
+    assert again[cols].equals(whole[cols])

@@ -123,3 +123,20 @@ def test_supervised_training_ends_after_the_first_epoch_that_stops_it():
     torch.manual_seed(0)
     losses = train_supervised(hao_student(), x, y, 5, 16, 1e-3, seed=0, stop=stop)
     assert len(losses) == 2 and len(calls) == 2
+
+
+def test_a_resumed_supervised_run_equals_an_uninterrupted_one():
+    x, y, _ = _data(48)
+    torch.manual_seed(0)
+    full = hao_student()
+    losses = train_supervised(full, x, y, 3, 16, 1e-3, seed=4)
+    saved = []
+    torch.manual_seed(0)
+    train_supervised(hao_student(), x, y, 3, 16, 1e-3, seed=4, checkpoint_every=1,
+                     on_checkpoint=saved.append)
+    assert [s["epoch"] for s in saved] == [1, 2]
+    torch.manual_seed(1)
+    resumed = hao_student()
+    assert train_supervised(resumed, x, y, 3, 16, 1e-3, seed=4, state=saved[0]) == losses
+    for k, v in full.state_dict().items():
+        assert torch.equal(v, resumed.state_dict()[k]), k

@@ -237,9 +237,12 @@ def _tensors(x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(data.to_float(x))
 
 
-def _teacher_unit(p: dict[str, Any], ds: data.Dataset, x: np.ndarray,
-                  y_noisy: np.ndarray) -> dict[str, Any]:
-    """Train the teacher; its weights and its logits on the students' images and the test set."""
+def _teacher_unit(p: dict[str, Any], ds: data.Dataset, x: np.ndarray, y_noisy: np.ndarray,
+                  checkpoint: Checkpoint) -> dict[str, Any]:
+    """Train the teacher; its weights and its logits on the students' images and the test set.
+
+    In torch, a checkpoint after every epoch lets a killed run resume there.
+    """
     start = time.perf_counter()
     if p["teacher_data"] == "full":
         xt = _tensors(ds.x_train[:-VALIDATION])
@@ -270,11 +273,20 @@ def _teacher_unit(p: dict[str, Any], ds: data.Dataset, x: np.ndarray,
                                             torch.from_numpy(y_val)))
             return val_acc[-1] >= p["teacher_target"]
 
+        def save(state: dict[str, Any]) -> None:
+            checkpoint.save({**state, "val_acc": val_acc,
+                             "seconds": time.perf_counter() - start})
+
+        state = checkpoint.load()
+        if state is not None:  # resume: the validation scores and time of the epochs done
+            val_acc.extend(state["val_acc"])
+            start -= state["seconds"]
         torch.manual_seed(p["teacher_seed"])
         model = hao_teacher()
         losses = train_supervised(model, xt, yt, p["teacher_epochs"], p["batch_size"],
                                   p["learning_rate"], p["teacher_seed"],
-                                  stop=reached if p["teacher_target"] > 0 else None)
+                                  stop=reached if p["teacher_target"] > 0 else None,
+                                  state=state, checkpoint_every=1, on_checkpoint=save)
         weights = model.state_dict()
         test_logits = predict(model, x_test)
         train_logits = predict(model, _tensors(x))
@@ -435,8 +447,10 @@ def run(p: dict[str, Any], cache: Cache | None = None, compute: bool = True) -> 
         teacher_keys += ["noise_rate", "noise_kind", "noise_seed"]
     tp = {k: p[k] for k in teacher_keys}
     if compute:
-        teacher = cache.get_or_compute("alpha", "teacher", tp, ds.digest,
-                                       lambda: _teacher_unit(p, ds, x_np, y_noisy_np))
+        teacher = cache.get_or_compute(
+            "alpha", "teacher", tp, ds.digest,
+            lambda checkpoint: _teacher_unit(p, ds, x_np, y_noisy_np, checkpoint),
+            resumable=True)
     elif (teacher := cache.find("alpha", "teacher", tp, ds.digest)) is None:
         return None
     x, y = _tensors(x_np), torch.from_numpy(y_noisy_np)
