@@ -163,6 +163,38 @@ def test_check_data_covers_the_directions_data_sets(monkeypatch):
     assert seen == ["fashion_mnist", "mnist"]  # Fashion-MNIST for the future directions
 
 
+def _killed_at_first_checkpoint(p, cache, monkeypatch) -> list[int]:
+    """Run ``p`` until its first checkpoint is saved, then die; the epochs saved."""
+    saves = []
+    real_save = Checkpoint.save
+
+    def save_then_die(self, state):
+        real_save(self, state)
+        saves.append(state["epoch"])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Checkpoint, "save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        alpha.run(p, cache)
+    monkeypatch.undo()
+    return saves
+
+
+def _count_resumed_epochs(name: str, monkeypatch) -> list[int]:
+    """Wrap ``alpha.<name>`` (a training loop) to record how many epochs each resumed call
+    trained: the length of its returned history less the checkpoint's epoch."""
+    trained = []
+    real = getattr(alpha, name)
+
+    def counting(*args, **kwargs):
+        history = real(*args, **kwargs)
+        trained.append(len(history) - kwargs["state"]["epoch"])
+        return history
+
+    monkeypatch.setattr(alpha, name, counting)
+    return trained
+
+
 def test_a_seed_killed_after_a_checkpoint_resumes_there(first_run, tmp_path, monkeypatch):
     """Kill seed 1 right after its epoch-1 checkpoint; the rerun resumes from that epoch
     (one epoch trained, not two) and its table equals the uninterrupted run's, value for
@@ -176,28 +208,9 @@ def test_a_seed_killed_after_a_checkpoint_resumes_there(first_run, tmp_path, mon
             if '"seed": 1' not in meta:
                 (tmp_path / "alpha").mkdir(exist_ok=True)
                 shutil.copytree(folder, tmp_path / "alpha" / folder.name)
-    saves = []
-    real_save = Checkpoint.save
-
-    def save_then_die(self, state):
-        real_save(self, state)
-        saves.append(state["epoch"])
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(Checkpoint, "save", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        alpha.run(alpha.resolve(TINY), cache)
-    assert saves == [1] and len(list((tmp_path / "alpha").glob("*.partial.pt"))) == 1
-    monkeypatch.undo()
-    epochs = []
-    real_distil = alpha.distil_stack
-
-    def counting(*args, **kwargs):
-        history = real_distil(*args, **kwargs)
-        epochs.append(len(history) - kwargs["state"]["epoch"])
-        return history
-
-    monkeypatch.setattr(alpha, "distil_stack", counting)
+    assert _killed_at_first_checkpoint(alpha.resolve(TINY), cache, monkeypatch) == [1]
+    assert len(list((tmp_path / "alpha").glob("*.partial.pt"))) == 1
+    epochs = _count_resumed_epochs("distil_stack", monkeypatch)
     again = alpha.run(alpha.resolve(TINY), cache)
     assert cache.computed and epochs == [1]  # only seed 1, only its second epoch
     assert not list((tmp_path / "alpha").glob("*.partial.pt"))  # cleared once stored
@@ -219,25 +232,8 @@ def test_teacher_stops_at_its_validation_target(tmp_path, target, epochs):
 def test_a_teacher_killed_after_an_epoch_resumes_there(tmp_path, monkeypatch):
     p = alpha.resolve({**TINY, "seeds": 1, "epochs": 1, "snapshots": [1], "teacher_epochs": 2})
     whole = alpha.run(p, Cache(tmp_path / "whole")).teacher
-    real_save = Checkpoint.save
-
-    def save_then_die(self, state):
-        real_save(self, state)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(Checkpoint, "save", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        alpha.run(p, Cache(tmp_path / "killed"))
-    monkeypatch.undo()
-    trained = []
-    real_train = alpha.train_supervised
-
-    def counting(*args, **kwargs):
-        losses = real_train(*args, **kwargs)
-        trained.append(len(losses) - kwargs["state"]["epoch"])
-        return losses
-
-    monkeypatch.setattr(alpha, "train_supervised", counting)
+    assert _killed_at_first_checkpoint(p, Cache(tmp_path / "killed"), monkeypatch) == [1]
+    trained = _count_resumed_epochs("train_supervised", monkeypatch)
     again = alpha.run(p, Cache(tmp_path / "killed")).teacher
     assert trained == [1]
     cols = [c for c in whole.columns if c != "seconds"]
