@@ -31,6 +31,7 @@ def test_run_computes_then_publishes_what_the_chapter_reads(tmp_path, monkeypatc
     assert r.students.equals(ours.students)
     note = chapter.paper_note(p, r)
     assert "1 of 1 seed(s) finished" in note and r.commits[0] in note
+    assert chapter.paper_figure(r) is not None and chapter.paper_claims(r) is not None
 
 
 def test_no_published_results_says_so(tmp_path):
@@ -39,6 +40,7 @@ def test_no_published_results_says_so(tmp_path):
     assert not any(tmp_path.iterdir())
     note = chapter.paper_note(p, None)
     assert "No paper-scale results" in note and "python -m kdlib.run alpha" in note
+    assert chapter.paper_figure(None) is None and chapter.paper_claims(None) is None
 
 
 def test_published_results_of_older_code_are_shown_as_such(tmp_path, monkeypatch):

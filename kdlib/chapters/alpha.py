@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from kdlib import metrics
+from kdlib import claims, metrics, plots
 from kdlib.experiments.alpha import (
     DIRECTIONS,
     SOURCE_SCALE,
@@ -27,7 +27,8 @@ from kdlib.metrics import ci_text
 from kdlib.results import Cache, code_hash, summarize
 
 __all__ = ["compare_frameworks", "comparison_note", "directions_note", "directions_summary",
-           "directions_table", "discussion", "paper_note", "scale_note", "teacher_note"]
+           "directions_table", "discussion", "paper_claims", "paper_figure", "paper_note",
+           "scale_note", "teacher_note"]
 
 
 def paper_note(p: dict[str, Any], r: Results | None) -> str:
@@ -66,6 +67,22 @@ def paper_note(p: dict[str, Any], r: Results | None) -> str:
         f"{', '.join(f'`{c}`' for c in r.commits)} with `{command}`." + drift,
         "```",
     ])
+
+
+def paper_figure(r: Results | None):
+    """Figure 3 at paper scale (None, which shows nothing, when there is no run)."""
+    if r is None:
+        return None
+    return plots.metric_vs(r.summary("test_acc"), "alpha", "epoch", "test accuracy",
+                           lines=r.references("test_acc"))
+
+
+def paper_claims(r: Results | None):
+    """Both sources' claims judged by the paper-scale run (None when there is no run)."""
+    if r is None:
+        return None
+    table = claims.evaluate(claims.load("000") + claims.load("001"), r)
+    return table.drop(columns=["claim"]).style.hide(axis="index")
 
 
 def directions_summary(d: pd.DataFrame, value: str = "test_acc",
