@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 import time
 
 import yaml
 
-from kdlib.config import PROFILES
-from kdlib.results import Cache
+from kdlib.config import PROFILES, ParamError
+from kdlib.results import Cache, CacheError
 
 __all__ = ["main"]
 
@@ -34,11 +35,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="copy the finished entries to data/results (to be committed)")
     args = ap.parse_args(argv)
     module = importlib.import_module(f"kdlib.experiments.{args.experiment}")
-    params = module.resolve({"profile": args.profile,
-                             **{name: yaml.safe_load(value) for name, value in args.p}})
-    cache = Cache()
-    start = time.perf_counter()
-    results = module.run(params, cache)
+    try:
+        params = module.resolve({"profile": args.profile,
+                                 **{name: yaml.safe_load(value) for name, value in args.p}})
+        cache = Cache()
+        start = time.perf_counter()
+        results = module.run(params, cache)
+    except (ParamError, CacheError) as e:  # one line, no traceback: the message says the fix
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(f"{args.experiment} ({args.profile}): wall time {time.perf_counter() - start:,.0f} s; "
           f"compute time of the results {results.compute_seconds:,.0f} s; "
           f"{len(cache.computed)} of {len(cache.used)} entries computed now")

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from kdlib import results
-from kdlib.results import Cache, CacheError, ci_table, summarize
+from kdlib.results import Cache, CacheError, Checkpoint, ci_table, summarize
 
 
 def _entry():
@@ -96,3 +96,18 @@ def test_code_files_follow_the_experiments_imports():
             "results.py", "config.py", "distiller.py"} <= names  # imports inside functions too
     assert not names & {"plots.py", "book.py", "provenance.py", "claims.py"}
     assert len(results.code_files()) > len(names)  # the whole package
+
+
+def test_checkpoint_round_trips_and_a_damaged_one_is_reported(tmp_path):
+    cp = Checkpoint(tmp_path / "k.partial.pt")
+    assert cp.load() is None
+    cp.save({"epoch": 3, "w": torch.arange(4.0)})
+    state = cp.load()
+    assert state["epoch"] == 3 and torch.equal(state["w"], torch.arange(4.0))
+    blob = bytearray(cp.path.read_bytes())
+    blob[-10] ^= 0xFF  # one flipped byte in the tensor data
+    cp.path.write_bytes(bytes(blob))
+    with pytest.raises(CacheError, match="damaged checkpoint .*k.partial.pt.*delete it"):
+        cp.load()
+    cp.clear()
+    assert not cp.path.exists() and cp.load() is None

@@ -59,3 +59,11 @@ def test_published_results_of_older_code_are_shown_as_such(tmp_path, monkeypatch
     old = alpha.paper_run(p, published)
     assert old is not None and old.code != ("0" * 64,)
     assert "has changed since" in chapter.paper_note(p, old)
+
+
+def test_bad_parameter_fails_in_one_line_before_any_compute(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("KD_CACHE_DIR", str(tmp_path / "cache"))
+    assert runner.main(["alpha", "--profile", "quick", "-p", "temperature", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: temperature must be") and "\n" not in err
+    assert not (tmp_path / "cache").exists()
