@@ -34,6 +34,7 @@ __all__ = [
     "label_noise",
     "load",
     "per_class",
+    "stratified_split",
     "to_float",
 ]
 
@@ -414,6 +415,21 @@ def per_class(x: np.ndarray, y: np.ndarray, n_per_class: int) -> tuple[np.ndarra
                          f"(the smallest class has {most})")
     idx = np.sort(np.concatenate([np.flatnonzero(y == c)[:n_per_class] for c in values]))
     return x[idx], y[idx]
+
+
+def stratified_split(y: np.ndarray, sizes: tuple[int, ...], seed: int) -> list[np.ndarray]:
+    """Indices of disjoint parts of ``y`` of the given ``sizes`` (the rest is the first part),
+    each with the class proportions of ``y`` (scikit-learn's stratified shuffle splits, one
+    after another, with ``random_state=seed``)."""
+    from sklearn.model_selection import train_test_split
+
+    rest = np.arange(len(y))
+    parts = []
+    for size in sizes:
+        rest, part = train_test_split(rest, test_size=size, stratify=y[rest],
+                                      random_state=seed)
+        parts.append(np.sort(part))
+    return [np.sort(rest), *parts]
 
 
 def label_noise(y: np.ndarray, rate: float, kind: str, seed: int,

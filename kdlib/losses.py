@@ -19,17 +19,20 @@ __all__ = ["keras_kd_loss", "kd_loss"]
 
 
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
-            alpha: float | torch.Tensor, temperature: float) -> torch.Tensor:
+            alpha: float | torch.Tensor, temperature: float | torch.Tensor) -> torch.Tensor:
     """KD loss in torch; logits ``(..., B, C)``, labels ``(..., B)``.
 
     Leading dimensions (one per stacked student) are kept: the result has the shape of
-    ``labels`` without its last (batch) dimension. ``alpha`` may be a tensor broadcasting
-    against that shape, so students with different alphas train in one call.
+    ``labels`` without its last (batch) dimension. ``alpha`` and ``temperature`` may be tensors
+    of that shape, so students with different alphas and temperatures train in one call.
     """
+    t = temperature
+    if isinstance(t, torch.Tensor) and t.dim():
+        t = t[..., None, None]  # one temperature per student, broadcast over (B, C)
     log_s = F.log_softmax(student_logits, dim=-1)
     hard = -log_s.gather(-1, labels.unsqueeze(-1)).squeeze(-1).mean(-1)
-    log_ps = F.log_softmax(student_logits / temperature, dim=-1)
-    log_pt = F.log_softmax(teacher_logits / temperature, dim=-1)
+    log_ps = F.log_softmax(student_logits / t, dim=-1)
+    log_pt = F.log_softmax(teacher_logits / t, dim=-1)
     soft = (log_pt.exp() * (log_pt - log_ps)).sum(-1).mean(-1) * temperature**2
     return alpha * hard + (1 - alpha) * soft
 

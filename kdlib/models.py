@@ -18,15 +18,24 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
+    "ACTIVATIONS",
     "HaoCNN",
+    "PosterCNN",
+    "PosterMLP",
     "StackedHaoCNN",
+    "StackedMLP",
     "hao_student",
     "hao_teacher",
     "keras_hao_student",
     "keras_hao_teacher",
+    "keras_poster_student",
+    "keras_poster_teacher",
     "max_pool_same",
     "n_params",
     "pad_same",
+    "poster_from_keras",
+    "poster_student",
+    "poster_teacher",
     "keras_from_torch",
     "torch_from_keras",
 ]
@@ -163,6 +172,119 @@ class StackedHaoCNN(nn.Module):
         return m
 
 
+# ------------------------------------------------------------------ the 004 poster's pair
+
+ACTIVATIONS = {"relu": F.relu, "tanh": torch.tanh, "elu": F.elu}
+
+
+def _dense(n_in: int, n_out: int) -> nn.Linear:
+    layer = nn.Linear(n_in, n_out)
+    glorot_(layer.weight, n_in, n_out)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+class PosterMLP(nn.Module):
+    """The 004 poster's student: Flatten → Dense(hidden) → activation → Dropout → Dense(10),
+    i.e. its teacher without the convolution and pooling layers (25,450 parameters)."""
+
+    def __init__(self, hidden: int = 32, dropout: float = 0.2, activation: str = "relu",
+                 inputs: int = 784, classes: int = 10) -> None:
+        super().__init__()
+        self.dense1 = _dense(inputs, hidden)
+        self.dense2 = _dense(hidden, classes)
+        self.dropout, self.activation = dropout, activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = ACTIVATIONS[self.activation](self.dense1(x.flatten(1)))
+        return self.dense2(F.dropout(h, self.dropout, self.training))
+
+
+class PosterCNN(nn.Module):
+    """The 004 poster's teacher: Conv(8, 3, same) → MaxPool(2) → Conv(16, 3, same) → MaxPool(2)
+    → Flatten → Dense(32) → Dropout → Dense(10), 26,698 parameters. The poster names no
+    activation: ``activation`` follows each convolution and the hidden dense layer."""
+
+    def __init__(self, dropout: float = 0.2, activation: str = "relu") -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 3, padding=1)  # stride 1: 'same' is symmetric
+        self.conv2 = nn.Conv2d(8, 16, 3, padding=1)
+        for conv in (self.conv1, self.conv2):
+            glorot_(conv.weight, conv.in_channels * 9, conv.out_channels * 9)
+            nn.init.zeros_(conv.bias)
+        self.head = PosterMLP(32, dropout, activation, inputs=7 * 7 * 16)
+        self.activation = activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        act = ACTIVATIONS[self.activation]
+        x = x.contiguous(memory_format=torch.channels_last)  # oneDNN's fast layout: ~1.4x
+        h = F.max_pool2d(act(self.conv1(x)), 2)
+        h = F.max_pool2d(act(self.conv2(h)), 2)
+        return self.head(h.permute(0, 2, 3, 1))  # Keras flattens channels-last
+
+
+def poster_teacher(dropout: float = 0.2, activation: str = "relu") -> PosterCNN:
+    """The 004 poster's teacher CNN (26,698 parameters)."""
+    return PosterCNN(dropout, activation)
+
+
+def poster_student(hidden: int = 32, dropout: float = 0.2, activation: str = "relu"
+                   ) -> PosterMLP:
+    """The 004 poster's student MLP (25,450 parameters with ``hidden=32``)."""
+    return PosterMLP(hidden, dropout, activation)
+
+
+class StackedMLP(nn.Module):
+    """``S`` :class:`PosterMLP` students that see the same images, as one model.
+
+    Input ``(B, ...)``, output ``(S, B, classes)``. The first layer of all students is one
+    matrix product, the second a batched one. In training, one dropout mask per step is
+    shared by all students (common random numbers, like their shared batch order), so two
+    students whose losses are equal train identically.
+    """
+
+    def __init__(self, students: list[PosterMLP]) -> None:
+        super().__init__()
+        first = students[0]
+        self.n, self.width = len(students), first.dense1.out_features
+        self.dropout, self.activation = first.dropout, first.activation
+        self.w1 = nn.Parameter(torch.cat([m.dense1.weight.detach().t() for m in students], 1))
+        self.b1 = nn.Parameter(torch.cat([m.dense1.bias.detach() for m in students]))
+        self.classes = first.dense2.out_features
+        # The output layer is padded to whole 16-float (AVX-512) vectors per student with
+        # weights that stay zero (their gradient is zero): fused Adam updates the last, partial
+        # vector of a tensor with other rounding, and would make the last student drift from
+        # an identical one. Measured: without it, alpha = 1 students at different T differ.
+        pad = -self.classes % 16
+        self.w2 = nn.Parameter(F.pad(torch.stack([m.dense2.weight.detach().t()
+                                                  for m in students]), (0, pad)))
+        self.b2 = nn.Parameter(F.pad(torch.stack([m.dense2.bias.detach() for m in students]),
+                                     (0, pad)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, ...)`` inputs, the same for every student → ``(S, B, classes)`` logits."""
+        b = x.shape[0]
+        h = ACTIVATIONS[self.activation](torch.addmm(self.b1, x.flatten(1), self.w1))
+        h = h.view(b, self.n, self.width)
+        if self.training and self.dropout > 0:
+            keep = 1.0 - self.dropout
+            mask = torch.empty(b, 1, self.width).bernoulli_(keep).div_(keep)
+            h = h * mask
+        out = torch.baddbmm(self.b2.unsqueeze(1), h.transpose(0, 1), self.w2)
+        return out[..., :self.classes]
+
+    def unstack(self, i: int) -> PosterMLP:
+        """Student ``i`` as a stand-alone :class:`PosterMLP`."""
+        m = PosterMLP(self.width, self.dropout, self.activation, inputs=self.w1.shape[0],
+                      classes=self.classes)
+        with torch.no_grad():
+            m.dense1.weight.copy_(self.w1[:, i * self.width:(i + 1) * self.width].t())
+            m.dense1.bias.copy_(self.b1[i * self.width:(i + 1) * self.width])
+            m.dense2.weight.copy_(self.w2[i, :, :self.classes].t())
+            m.dense2.bias.copy_(self.b2[i, :self.classes])
+        return m
+
+
 def n_params(model: nn.Module) -> int:
     """Number of trainable parameters of a torch model."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -223,3 +345,57 @@ def keras_from_torch(model: HaoCNN, keras_model) -> None:
                            conv.bias.detach().numpy()])
     keras_model.layers[-1].set_weights([model.dense.weight.detach().t().numpy(),
                                         model.dense.bias.detach().numpy()])
+
+
+def keras_poster_teacher(dropout: float = 0.2, activation: str = "relu"):
+    """The 004 poster's teacher in Keras 3, as its layer table lists it."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential([
+        keras.Input(shape=(28, 28, 1)),
+        layers.Conv2D(8, 3, padding="same", activation=activation),
+        layers.MaxPooling2D(),
+        layers.Conv2D(16, 3, padding="same", activation=activation),
+        layers.MaxPooling2D(),
+        layers.Flatten(),
+        layers.Dense(32, activation=activation),
+        layers.Dropout(dropout),
+        layers.Dense(10),
+    ], name="poster_teacher")
+
+
+def keras_poster_student(hidden: int = 32, dropout: float = 0.2, activation: str = "relu"):
+    """The 004 poster's student in Keras 3: its teacher without convolutions and pooling."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential([
+        keras.Input(shape=(28, 28, 1)),
+        layers.Flatten(),
+        layers.Dense(hidden, activation=activation),
+        layers.Dropout(dropout),
+        layers.Dense(10),
+    ], name="poster_student")
+
+
+def poster_from_keras(keras_model) -> PosterCNN | PosterMLP:
+    """The torch twin of a ``keras_poster_*`` model, carrying its weights."""
+    dense = [layer for layer in keras_model.layers if layer.__class__.__name__ == "Dense"]
+    convs = [layer for layer in keras_model.layers if layer.__class__.__name__ == "Conv2D"]
+    act = dense[0].activation.__name__
+    rate = next(layer.rate for layer in keras_model.layers
+                if layer.__class__.__name__ == "Dropout")
+    model = PosterCNN(rate, act) if convs else PosterMLP(dense[0].units, rate, act)
+    mlp = model.head if convs else model
+    with torch.no_grad():
+        for conv, layer in zip((getattr(model, "conv1", None), getattr(model, "conv2", None)),
+                               convs, strict=False):
+            kernel, bias = layer.get_weights()
+            conv.weight.copy_(torch.from_numpy(kernel).permute(3, 2, 0, 1))  # HWIO → OIHW
+            conv.bias.copy_(torch.from_numpy(bias))
+        for linear, layer in zip((mlp.dense1, mlp.dense2), dense, strict=True):
+            kernel, bias = layer.get_weights()
+            linear.weight.copy_(torch.from_numpy(kernel).t())
+            linear.bias.copy_(torch.from_numpy(bias))
+    return model

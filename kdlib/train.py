@@ -109,7 +109,8 @@ def train_supervised(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs:
 
 
 def distil_stack(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                 teacher_logits: torch.Tensor, alphas: Sequence[float], temperature: float,
+                 teacher_logits: torch.Tensor, alphas: Sequence[float],
+                 temperature: float | Sequence[float],
                  epochs: int, batch_size: int, lr: float, seed: int,
                  snapshots: Sequence[int] = (),
                  on_snapshot: Callable[[int, nn.Module], None] | None = None,
@@ -120,13 +121,16 @@ def distil_stack(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
 
     ``model`` maps ``(B, C, H, W)`` to ``(S, B, classes)``. All students share the batch order
     (common random numbers: differences between alphas are not blurred by data order); each
-    has its own weights, its own alpha and its own Adam state. ``on_snapshot(epoch, model)`` is
+    has its own weights, its own alpha (and temperature, if a sequence is given) and its own
+    Adam state. ``on_snapshot(epoch, model)`` is
     called after each epoch listed in ``snapshots``; ``on_checkpoint(state)`` after every
     ``checkpoint_every``-th epoch but the last, and a ``state`` from it resumes the run there.
     Returns a tensor ``(epochs, S)``.
     """
     s = len(alphas)
     alpha = torch.tensor(list(alphas), dtype=torch.float32)
+    if isinstance(temperature, Sequence):
+        temperature = torch.tensor(list(temperature), dtype=torch.float32)
     gen = torch.Generator().manual_seed(seed)
     opt = adam(model.parameters(), lr)
     history = torch.zeros(epochs, s, dtype=torch.float64)

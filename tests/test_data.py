@@ -390,3 +390,25 @@ def test_to_float_and_unknown_dataset() -> None:
         data.load("cifar1000")
     assert str(err.value) == ("dataset must be one of mnist, fashion_mnist, cifar10, cifar100; "
                               "got 'cifar1000'")
+
+
+def test_stratified_split_keeps_class_shares_is_disjoint_and_seeded() -> None:
+    y = np.repeat(np.arange(4), [100, 200, 300, 400])
+    rest, val, test = data.stratified_split(y, (100, 200), seed=3)
+    assert (len(rest), len(val), len(test)) == (700, 100, 200)
+    assert len(np.unique(np.concatenate([rest, val, test]))) == 1000
+    assert np.bincount(y[val]).tolist() == [10, 20, 30, 40]
+    assert np.bincount(y[test]).tolist() == [20, 40, 60, 80]
+    again = data.stratified_split(y, (100, 200), seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip((rest, val, test), again, strict=True))
+    other = data.stratified_split(y, (100, 200), seed=4)
+    assert not np.array_equal(val, other[1])
+
+
+def test_the_poster_test_supports_are_a_stratified_split_of_all_mnist() -> None:
+    ds = data.load("mnist")
+    y = np.concatenate([ds.y_train, ds.y_test])
+    _, _, test = data.stratified_split(y, (10000, 10000), seed=0)
+    poster = [986, 1125, 999, 1020, 975, 902, 982, 1042, 975, 994]
+    assert np.bincount(y[test]).tolist() == poster
+    assert np.bincount(ds.y_test).tolist() != poster  # not the official test set

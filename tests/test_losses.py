@@ -112,3 +112,16 @@ def test_stacked_students_in_one_call() -> None:
     separate = torch.stack([kd_loss(s[i], t[i], y[i], alpha[i].item(), 3.0) for i in range(n)])
     torch.testing.assert_close(stacked, separate, atol=1e-6, rtol=0)
     assert stacked.unique().numel() == n  # the students really got different losses
+
+
+def test_stacked_students_with_their_own_temperatures() -> None:
+    n = 3
+    s = torch.tensor(logits(18, shape=(n, B, C)))
+    t = torch.tensor(logits(19, shape=(n, B, C)))
+    y = torch.tensor(labels(20, shape=(n, B)))
+    alpha = torch.tensor([0.0, 0.5, 0.9])
+    temps = torch.tensor([1.0, 4.0, 10.0])
+    stacked = kd_loss(s, t, y, alpha, temps)
+    separate = torch.stack([kd_loss(s[i], t[i], y[i], alpha[i].item(), temps[i].item())
+                            for i in range(n)])
+    torch.testing.assert_close(stacked, separate, atol=1e-6, rtol=0)

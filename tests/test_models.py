@@ -15,14 +15,21 @@ import torch.nn.functional as F
 
 from kdlib.models import (
     HaoCNN,
+    PosterMLP,
     StackedHaoCNN,
+    StackedMLP,
     hao_student,
     hao_teacher,
     keras_hao_student,
     keras_hao_teacher,
+    keras_poster_student,
+    keras_poster_teacher,
     max_pool_same,
     n_params,
     pad_same,
+    poster_from_keras,
+    poster_student,
+    poster_teacher,
     same_padding,
     torch_from_keras,
 )
@@ -230,3 +237,69 @@ def _check_glorot(w: torch.Tensor, limit: float) -> None:
     assert w.abs().max() <= limit
     assert w.abs().max() > 0.9 * limit
     assert abs(w.std().item() - limit / math.sqrt(3)) < 0.1 * limit / math.sqrt(3)
+
+
+# ---------------------------------------------------------------- the 004 poster's pair
+
+
+def test_poster_parameter_counts_in_both_frameworks() -> None:
+    conv = (9 * 1 * 8 + 8) + (9 * 8 * 16 + 16)
+    dense = (7 * 7 * 16 * 32 + 32) + (32 * 10 + 10)
+    assert n_params(poster_teacher()) == 26_698 == conv + dense
+    assert keras_poster_teacher().count_params() == 26_698
+    assert n_params(poster_student()) == 25_450 == (784 * 32 + 32) + (32 * 10 + 10)
+    assert keras_poster_student().count_params() == 25_450
+
+
+@pytest.mark.parametrize("build", [keras_poster_teacher, keras_poster_student])
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_poster_torch_twin_computes_the_keras_logits(build, activation) -> None:
+    keras.utils.set_random_seed(11)
+    km = build(activation=activation)
+    randomize_keras_biases(km, 12)
+    tm = poster_from_keras(km).eval()
+    x = np.random.default_rng(13).random((6, 28, 28, 1), dtype=np.float32)
+    with torch.no_grad():
+        ours = tm(nchw(x)).numpy()
+    theirs = km(x, training=False).numpy()
+    np.testing.assert_allclose(ours, theirs, atol=1e-5, rtol=0)
+    assert np.abs(theirs).max() > 0.1  # not trivially zero
+
+
+def _mlps(n: int, width: int = 32) -> list[PosterMLP]:
+    torch.manual_seed(14)
+    models = [poster_student(width) for _ in range(n)]
+    for m in models:
+        torch.nn.init.normal_(m.dense1.bias, std=0.1)
+        torch.nn.init.normal_(m.dense2.bias, std=0.1)
+    return models
+
+
+def test_stacked_mlp_matches_individual_models_and_unstacks() -> None:
+    students = _mlps(3)
+    stacked = StackedMLP(students).eval()
+    x = torch.rand(8, 1, 28, 28, generator=torch.Generator().manual_seed(15))
+    with torch.no_grad():
+        out = stacked(x)
+        assert out.shape == (3, 8, 10)
+        for i, m in enumerate(students):
+            torch.testing.assert_close(out[i], m.eval()(x), atol=1e-5, rtol=0)
+        assert (out[0] - out[1]).abs().max() > 1e-2
+    for i, m in enumerate(students):
+        for a, b in zip(m.parameters(), stacked.unstack(i).parameters(), strict=True):
+            assert torch.equal(a, b)
+
+
+def test_stacked_mlp_shares_one_dropout_mask_per_step() -> None:
+    """Identical students see the same mask; the mask does drop units, at the right rate."""
+    stacked = StackedMLP([poster_student(dropout=0.5)] * 2).train()
+    x = torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(16))
+    torch.manual_seed(17)
+    out = stacked(x)
+    assert torch.equal(out[0], out[1])
+    torch.manual_seed(18)
+    other = stacked(x)
+    assert not torch.equal(out[0], other[0])  # a new mask each call
+    with torch.no_grad():
+        stacked.eval()
+        assert not torch.equal(out[0], stacked(x)[0])  # dropout is off in evaluation

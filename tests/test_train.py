@@ -140,3 +140,47 @@ def test_a_resumed_supervised_run_equals_an_uninterrupted_one():
     assert train_supervised(resumed, x, y, 3, 16, 1e-3, seed=4, state=saved[0]) == losses
     for k, v in full.state_dict().items():
         assert torch.equal(v, resumed.state_dict()[k]), k
+
+
+def test_a_grid_of_temperatures_trains_as_separate_runs_and_alpha_one_ignores_t():
+    """Students with their own T train as they would alone; at alpha = 1, T changes nothing,
+    bit for bit (shared initial weights, batches and dropout masks)."""
+    from kdlib.models import StackedMLP, poster_student
+
+    x, y, t = _data()
+
+    def stack(n):
+        torch.manual_seed(3)
+        return StackedMLP([poster_student()] * n)
+
+    grid = [(1.0, 1.0), (10.0, 1.0), (2.0, 0.5), (8.0, 0.5)]
+    both = stack(len(grid))
+    torch.manual_seed(4)
+    distil_stack(both, x, y, t, [a for _, a in grid], [tt for tt, _ in grid], 2, 16, 1e-3, 2)
+    assert all(torch.equal(p, q) for p, q in zip(both.unstack(0).parameters(),
+                                                 both.unstack(1).parameters(), strict=True))
+    assert not torch.equal(both.unstack(2).dense1.weight, both.unstack(3).dense1.weight)
+    for i, (temperature, a) in enumerate(grid):
+        alone = stack(1)
+        torch.manual_seed(4)
+        distil_stack(alone, x, y, t, [a], temperature, 2, 16, 1e-3, 2)
+        for p, q in zip(both.unstack(i).parameters(), alone.unstack(0).parameters(),
+                        strict=True):
+            assert torch.allclose(p, q, atol=1e-5), (temperature, a)
+
+
+def test_identical_students_stay_bit_identical_in_a_large_stack():
+    """25 students with the same weights and loss (alpha = 1, T anything) end identical; the
+    last one too (fused Adam rounds the last partial vector of a tensor differently, which the
+    stack's padding keeps away from every student's weights)."""
+    from kdlib.models import StackedMLP, poster_student
+
+    x, y, t = _data(640)
+    torch.manual_seed(0)
+    stack = StackedMLP([poster_student()] * 25)
+    torch.manual_seed(1)
+    distil_stack(stack, x, y, t, [1.0] * 25, [float(i + 1) for i in range(25)], 2, 32, 1e-3, 0)
+    first = list(stack.unstack(0).parameters())
+    for i in range(1, 25):
+        assert all(torch.equal(p, q) for p, q in zip(first, stack.unstack(i).parameters(),
+                                                     strict=True)), i
