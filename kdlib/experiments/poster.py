@@ -1,0 +1,484 @@
+"""The 004 poster, "Does Knowledge Distillation Really Work?" (after Stanton et al., 2021).
+
+A small CNN teacher (Conv 8 → Conv 16 → Dense 32, 26,698 parameters) and a dense student (the
+teacher without its convolutions, 25,450 parameters) on MNIST; the student is distilled over a
+grid of temperature x alpha. ``alpha`` weights the hard-label loss, as in the poster's formula.
+
+Design choices beyond the source, stated in the chapter:
+- the split: the poster's test supports (986, 1125, …) are exactly 10,000 x the class shares of
+  all 70,000 MNIST images, i.e. a stratified split of the pooled set; ``split="poster"`` pools and
+  splits 50,000 / 10,000 / 10,000 (train / validation / test), ``"official"`` keeps the official
+  test set and validates on the last 10,000 official training images;
+- activation (ReLU) and dropout rate (0.2): the poster gives neither; these are TensorFlow's
+  quick-start MLP, which the student's Flatten → Dense → Dropout → Dense structure is;
+- all students of one seed start from the same weights, see the same batch order and share
+  dropout masks, so differences between grid cells come from temperature and alpha alone; one
+  teacher (``teacher_seed``) serves every seed;
+- every student is evaluated after every epoch, so its learning curve comes with the grid.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from kdlib import data, metrics
+from kdlib.config import Param, ParamError, Schema
+from kdlib.experiments import alpha as alpha_study
+from kdlib.models import (
+    StackedMLP,
+    keras_poster_student,
+    keras_poster_teacher,
+    n_params,
+    poster_student,
+    poster_teacher,
+)
+from kdlib.results import Cache, summarize
+from kdlib.train import distil_stack, predict, train_supervised
+
+__all__ = ["ABLATIONS", "CONFUSED_PAIRS", "SCHEMA", "Results", "ablation_params", "ablations",
+           "comparison_params", "keras_example_params", "resolve", "run"]
+
+_MAX_SEED = 2**31 - 1
+POOLED_SPLIT = (10000, 10000)  # validation, test: the rest of the 70,000 images trains
+CONFUSED_PAIRS = ((9, 4), (5, 3), (6, 5))  # the poster's most confused digits
+POSTER_MAX_T = 10.0  # the poster's grid went up to T = 10 ("if the optimal T is > 10")
+_ALPHAS = [round(0.1 * i, 1) for i in range(11)]
+
+SCHEMA = Schema("poster", (
+    Param("framework", str, "torch: all students of a seed as one stacked model; keras: one "
+          "Keras Distiller fit per grid cell (slow).",
+          {"quick": "torch", "default": "torch", "paper": "torch"}, choices=("torch", "keras")),
+    Param("split", str, "'poster': all 70,000 images pooled and split 50,000/10,000/10,000 "
+          "(train/validation/test) stratified by class, as the poster's supports imply; "
+          "'official': official test set, last 10,000 training images validate.",
+          {"quick": "poster", "default": "poster", "paper": "poster"},
+          choices=("poster", "official")),
+    Param("split_seed", int, "Seed of the pooled split.",
+          {"quick": 0, "default": 0, "paper": 0}, low=0, high=_MAX_SEED),
+    Param("data_dir", str, "Directory holding the official files; '' searches the usual places.",
+          {"quick": "", "default": "", "paper": ""}),
+    Param("n_train", int, "Training images: the first n of the training part.",
+          {"quick": 2000, "default": 50000, "paper": 50000}, low=100, high=50000),
+    Param("activation", str, "Activation after each convolution and hidden dense layer (the "
+          "poster names none).",
+          {"quick": "relu", "default": "relu", "paper": "relu"}, choices=("relu", "tanh", "elu")),
+    Param("dropout", float, "Dropout rate of both networks (the poster names none).",
+          {"quick": 0.2, "default": 0.2, "paper": 0.2}, low=0, high=0.9),
+    Param("hidden", int, "Hidden units of the student (the poster: 32, as its teacher's).",
+          {"quick": 32, "default": 32, "paper": 32}, low=1, high=4096),
+    Param("teacher_epochs", int, "Teacher training epochs; it distils after the last.",
+          {"quick": 2, "default": 15, "paper": 20}, low=1, high=1000),
+    Param("teacher_seed", int, "Seed of the teacher's initial weights, dropout and batch order.",
+          {"quick": 0, "default": 0, "paper": 0}, low=0, high=_MAX_SEED),
+    Param("temperatures", list, "Temperatures T of the grid.",
+          {"quick": [1.0, 5.0], "default": [1.0, 2.0, 5.0, 10.0, 20.0],
+           "paper": [float(t) for t in range(1, 11)] + [20.0]},
+          low=0, high=100, low_open=True),
+    Param("alphas", list, "Weights of the hard-label loss in the grid (1: no distillation).",
+          {"quick": [0.0, 1.0], "default": [0.0, 0.25, 0.5, 0.75, 1.0], "paper": _ALPHAS},
+          low=0, high=1),
+    Param("epochs", int, "Student training epochs; every student is evaluated after each.",
+          {"quick": 2, "default": 12, "paper": 20}, low=1, high=1000),
+    Param("seeds", int, "Independent runs per grid cell (seeds 0 to seeds-1); CIs are over these.",
+          {"quick": 2, "default": 3, "paper": 3}, low=1, high=50),
+    Param("batch_size", int, "Mini-batch size (Keras's default, 32).",
+          {"quick": 32, "default": 32, "paper": 32}, low=1, high=50000),
+    Param("learning_rate", float, "Adam's learning rate (Keras's default, 0.001).",
+          {"quick": 0.001, "default": 0.001, "paper": 0.001}, low=0, high=1, low_open=True),
+))
+
+
+def resolve(namespace: dict[str, Any]) -> dict[str, Any]:
+    """Validated parameters from a notebook's globals (``profile`` + one name per parameter)."""
+    p = SCHEMA.from_namespace(namespace)
+    p["temperatures"] = sorted(set(p["temperatures"]))
+    p["alphas"] = sorted(set(p["alphas"]))
+    if p["split"] == "official" and p["n_train"] > 50000:  # pragma: no cover (schema caps it)
+        raise ParamError(f"n_train must be in [100, 50000]; got {p['n_train']}")
+    return p
+
+
+@dataclass
+class Split:
+    """Float NCHW images and labels of one train / validation / test split."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+
+
+def make_split(ds: data.Dataset, p: dict[str, Any]) -> Split:
+    """The split ``p["split"]`` asks for, the training part cut to ``n_train``."""
+    if p["split"] == "poster":
+        x_all = np.concatenate([ds.x_train, ds.x_test])
+        y_all = np.concatenate([ds.y_train, ds.y_test])
+        train, val, test = data.stratified_split(y_all, POOLED_SPLIT, p["split_seed"])
+        parts = [(x_all[i], y_all[i]) for i in (train, val, test)]
+    else:
+        parts = [(ds.x_train[:-10000], ds.y_train[:-10000]),
+                 (ds.x_train[-10000:], ds.y_train[-10000:]), (ds.x_test, ds.y_test)]
+    parts[0] = data.first_n(*parts[0], p["n_train"])
+    (x, y), (xv, yv), (xt, yt) = [(torch.from_numpy(data.to_float(a)), torch.from_numpy(b))
+                                  for a, b in parts]
+    return Split(x, y, xv, yv, xt, yt)
+
+
+def cells(p: dict[str, Any]) -> list[tuple[float, float]]:
+    """The grid's (temperature, alpha) cells, temperature-major."""
+    return [(t, a) for t in p["temperatures"] for a in p["alphas"]]
+
+
+def _epoch_stats(epoch: int, logits: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    return {"epoch": epoch, "val_loss": metrics.cross_entropy(logits, y),
+            "val_acc": metrics.accuracy(logits, y)}
+
+
+def _teacher_unit(p: dict[str, Any], s: Split) -> dict[str, Any]:
+    """Train the teacher, evaluating it on the validation set after every epoch."""
+    start = time.perf_counter()
+    curve: list[dict[str, float]] = []
+    if p["framework"] == "keras":
+        from kdlib import distiller
+
+        model = keras_poster_teacher(p["dropout"], p["activation"])
+        x_val = s.x_val.numpy()
+
+        def observe(m) -> bool:
+            logits = torch.from_numpy(distiller.predict(m, x_val))
+            curve.append(_epoch_stats(len(curve) + 1, logits, s.y_val))
+            return False
+
+        losses = distiller.fit_supervised(model, s.x.numpy(), s.y.numpy(), p["teacher_epochs"],
+                                          p["batch_size"], p["learning_rate"], p["teacher_seed"],
+                                          stop=observe)
+        logits = {k: torch.from_numpy(distiller.predict(model, v.numpy()))
+                  for k, v in (("train", s.x), ("test", s.x_test))}
+        weights = {f"w{i}": torch.from_numpy(w) for i, w in enumerate(model.get_weights())}
+        count = model.count_params()
+    else:
+        torch.manual_seed(p["teacher_seed"])
+        model = poster_teacher(p["dropout"], p["activation"])
+
+        def observe(m: torch.nn.Module) -> bool:
+            curve.append(_epoch_stats(len(curve) + 1, predict(m, s.x_val), s.y_val))
+            return False
+
+        losses = train_supervised(model, s.x, s.y, p["teacher_epochs"], p["batch_size"],
+                                  p["learning_rate"], p["teacher_seed"], stop=observe)
+        logits = {"train": predict(model, s.x), "test": predict(model, s.x_test)}
+        weights, count = model.state_dict(), n_params(model)
+    table = pd.DataFrame(curve).assign(train_loss=losses)
+    summary = pd.DataFrame({"test_acc": [metrics.accuracy(logits["test"], s.y_test)],
+                            "epochs": [len(losses)], "parameters": [count],
+                            "seconds": [time.perf_counter() - start]})
+    return {"teacher": summary, "curve": table, "logits": logits, "weights": weights}
+
+
+def _student_unit(p: dict[str, Any], seed: int, s: Split, teacher: dict[str, Any]
+                  ) -> dict[str, Any]:
+    """One seed: every grid cell's student, evaluated after every epoch."""
+    start = time.perf_counter()
+    grid = cells(p)
+    t_test = teacher["logits"]["test"]
+    rows: list[dict[str, Any]] = []
+    last: dict[int, torch.Tensor] = {}
+
+    def add(i: int, epoch: int, val: torch.Tensor, test: torch.Tensor) -> None:
+        t, a = grid[i]
+        rows.append({"seed": seed, "temperature": t, "alpha": a,
+                     **_epoch_stats(epoch, val, s.y_val),
+                     "test_acc": metrics.accuracy(test, s.y_test),
+                     "test_loss": metrics.cross_entropy(test, s.y_test),
+                     "agreement": metrics.agreement(test, t_test),
+                     "kl_to_teacher": metrics.mean_kl(test, t_test)})
+        last[i] = test
+
+    every = list(range(1, p["epochs"] + 1))
+    if p["framework"] == "keras":
+        history = _keras_students(p, seed, s, teacher, every, add)
+    else:
+        torch.manual_seed(seed)
+        init = poster_student(p["hidden"], p["dropout"], p["activation"])
+        model = StackedMLP([init] * len(grid))
+
+        def evaluate(epoch: int, stack: torch.nn.Module) -> None:
+            val, test = predict(stack, s.x_val), predict(stack, s.x_test)
+            for i in range(len(grid)):
+                add(i, epoch, val[i], test[i])
+
+        torch.manual_seed(seed)  # the dropout masks
+        history = distil_stack(model, s.x, s.y, teacher["logits"]["train"],
+                               [a for _, a in grid], [t for t, _ in grid], p["epochs"],
+                               p["batch_size"], p["learning_rate"], seed, snapshots=every,
+                               on_snapshot=evaluate, desc=f"students, seed {seed}").numpy()
+    table = pd.DataFrame(rows)
+    index = {c: i for i, c in enumerate(grid)}
+    table["train_loss"] = [float(history[e - 1, index[(t, a)]]) for t, a, e in
+                           zip(table["temperature"], table["alpha"], table["epoch"], strict=True)]
+    table["seconds"] = time.perf_counter() - start
+    table = table.sort_values(["epoch", "temperature", "alpha"], ignore_index=True)
+    return {"students": table, "logits": {"test": torch.stack([last[i]
+                                                              for i in range(len(grid))])}}
+
+
+def _keras_students(p: dict[str, Any], seed: int, s: Split, teacher: dict[str, Any],
+                    every: list[int], add) -> np.ndarray:
+    """The poster's way: one Keras ``Distiller.fit`` per grid cell."""
+    import keras
+
+    from kdlib import distiller
+
+    teacher_model = keras_poster_teacher(p["dropout"], p["activation"])
+    weights = teacher["weights"]
+    teacher_model.set_weights([weights[f"w{i}"].numpy() for i in range(len(weights))])
+    keras.utils.set_random_seed(seed)
+    init = keras_poster_student(p["hidden"], p["dropout"], p["activation"])
+    xv, xt = s.x_val.numpy(), s.x_test.numpy()
+    parts = []
+    for j, t in enumerate(p["temperatures"]):
+        k = j * len(p["alphas"])
+
+        def evaluate(i: int, epoch: int, student, k: int = k) -> None:
+            add(k + i, epoch, torch.from_numpy(distiller.predict(student, xv)),
+                torch.from_numpy(distiller.predict(student, xt)))
+
+        parts.append(distiller.fit_students(init, teacher_model, s.x.numpy(), s.y.numpy(),
+                                            p["alphas"], t, p["epochs"], p["batch_size"],
+                                            p["learning_rate"], seed, every, evaluate))
+    return np.concatenate(parts, axis=1)
+
+
+def _rank_of_pairs(logits: torch.Tensor, y: torch.Tensor,
+                   pairs: tuple[tuple[int, int], ...] = CONFUSED_PAIRS) -> int:
+    """The worst rank (1 = most confused) of ``pairs`` among all unordered digit pairs, by the
+    number of test images of either digit predicted as the other."""
+    m = metrics.confusion(logits, y, 10)
+    sym = m + m.T
+    counts = sorted(((sym[i, j], (i, j)) for i in range(10) for j in range(i)), reverse=True)
+    rank = {pair: r + 1 for r, (_, pair) in enumerate(counts)}
+    return max(rank[(max(a, b), min(a, b))] for a, b in pairs)
+
+
+@dataclass
+class Results:
+    """Tidy tables of one run of the poster's study."""
+
+    params: dict[str, Any]
+    teacher: pd.DataFrame  # one row: test accuracy, epochs, parameters, seconds
+    teacher_curve: pd.DataFrame  # one row per epoch: train_loss, val_loss, val_acc
+    teacher_test: torch.Tensor  # the teacher's test logits
+    students: pd.DataFrame  # one row per (seed, temperature, alpha, epoch)
+    test_logits: dict[int, torch.Tensor]  # seed -> (cells, n_test, 10) after the last epoch
+    y_test: torch.Tensor
+    classes: tuple[str, ...]
+    data_digest: str
+    seconds: float
+    keras_example: alpha_study.Results | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def compute_seconds(self) -> float:
+        """Time it took to compute the results (teacher + every seed), cached or not."""
+        per_seed = self.students.groupby("seed")["seconds"].first().sum()
+        return float(self.teacher["seconds"].iloc[0] + per_seed)
+
+    @property
+    def last(self) -> pd.DataFrame:
+        """The rows after the last epoch."""
+        return self.students[self.students["epoch"] == self.params["epochs"]]
+
+    def alone(self) -> pd.DataFrame:
+        """The student alone (alpha = 1, lowest temperature: all are the same loss), per epoch."""
+        rows = self.students[np.isclose(self.students["alpha"], 1.0)]
+        return rows[rows["temperature"] == rows["temperature"].min()]
+
+    def logits(self, seed: int, temperature: float, alpha: float) -> torch.Tensor:
+        """Test logits of one grid cell's student of one seed, after the last epoch."""
+        return self.test_logits[seed][cells(self.params).index((temperature, alpha))]
+
+    def grid(self, value: str = "test_acc", epoch: int | None = None) -> pd.DataFrame:
+        """Mean and 95% CI over seeds of ``value`` per (temperature, alpha) after ``epoch``."""
+        rows = self.students[self.students["epoch"] == (epoch or self.params["epochs"])]
+        return summarize(rows, ["temperature", "alpha"], value)
+
+    # -- evidence for kdlib.claims ------------------------------------------------------------
+    def where(self, at: dict[str, Any]) -> str:
+        """Where a claim is evaluated, in words."""
+        if at.get("run") == "keras example":
+            return "the Keras example's pair: " + (self.keras_example.where(
+                {k: v for k, v in at.items() if k != "run"}) if self.keras_example else "—")
+        parts = [f"{k} {v}" for k, v in at.items()]
+        return ", ".join(parts + [f"epoch {self.params['epochs']}"]) if parts else "—"
+
+    def _cell(self, at: dict[str, Any]) -> pd.DataFrame:
+        rows = self.last
+        if "temperature" in at:
+            rows = rows[np.isclose(rows["temperature"], at["temperature"])]
+        if "alpha" in at:
+            rows = rows[np.isclose(rows["alpha"], at["alpha"])]
+        return rows.sort_values("seed")
+
+    def curve(self, metric: str, at: dict[str, Any]) -> pd.DataFrame | None:
+        """``metric`` after the last epoch at one temperature: a row per alpha, a column per
+        seed."""
+        rows = self._cell({"temperature": at["temperature"]})
+        if rows.empty:
+            return None
+        return rows.pivot(index="alpha", columns="seed", values=metric)
+
+    def values(self, metric: str, at: dict[str, Any]) -> np.ndarray | None:
+        """One value of ``metric`` per seed (one for the teacher, which is trained once)."""
+        if at.get("run") == "keras example":
+            if self.keras_example is None:
+                return None
+            return self.keras_example.values(metric, {k: v for k, v in at.items()
+                                                      if k != "run"})
+        if metric in ("teacher_params", "student_params"):
+            model = poster_teacher() if metric == "teacher_params" else poster_student()
+            return np.array([float(n_params(model))])
+        if metric == "teacher_acc":
+            return self.teacher["test_acc"].to_numpy(dtype=float)
+        if metric in ("fit_epoch", "best_epoch"):
+            curves = ([self.teacher_curve] if at.get("model") == "teacher" else
+                      [g for _, g in self.alone().groupby("seed")])
+            found = [_fit_epoch(c) if metric == "fit_epoch" else _best_epoch(c) for c in curves]
+            if metric == "best_epoch" and max(found) == len(curves[0]):
+                return None  # still improving at the last epoch: when it overfits is unknown
+            return np.array(found, dtype=float)
+        if metric == "confusion_rank":
+            if at.get("model") == "teacher":
+                return np.array([float(_rank_of_pairs(self.teacher_test, self.y_test))])
+            t = min(self.params["temperatures"])
+            if 1.0 not in self.params["alphas"]:
+                return None
+            return np.array([float(_rank_of_pairs(self.logits(s, t, 1.0), self.y_test))
+                             for s in sorted(self.test_logits)])
+        per_seed = self.last[self.last["temperature"] <= POSTER_MAX_T].pivot_table(
+            index="seed", columns=["temperature", "alpha"], values="test_acc")
+        if metric in ("grid_min", "grid_max"):
+            return (per_seed.min(axis=1) if metric == "grid_min" else
+                    per_seed.max(axis=1)).to_numpy(dtype=float)
+        if metric == "spread":  # max - min over the cells matching ``at``, per seed
+            rows = self._cell(at).pivot_table(index="seed", columns=["temperature", "alpha"],
+                                              values="test_acc")
+            if rows.shape[1] < 2:
+                return None
+            return (rows.max(axis=1) - rows.min(axis=1)).to_numpy(dtype=float)
+        if metric == "alone_minus_best_distilled":
+            alphas = per_seed.columns.get_level_values("alpha")
+            if 1.0 not in alphas or (alphas < 1.0).sum() == 0:
+                return None
+            alone = per_seed.loc[:, alphas == 1.0].mean(axis=1)
+            return (alone - per_seed.loc[:, alphas < 1.0].max(axis=1)).to_numpy(dtype=float)
+        rows = self._cell(at)
+        if rows.empty or rows[["temperature", "alpha"]].drop_duplicates().shape[0] != 1:
+            return None
+        return rows[metric].to_numpy(dtype=float)
+
+
+def _best_epoch(curve: pd.DataFrame) -> int:
+    """The epoch of least validation loss: the model overfits after it."""
+    return int(curve.loc[curve["val_loss"].idxmin(), "epoch"])
+
+
+FIT_WITHIN = 0.005  # a "good fit": validation accuracy within this of its best
+
+
+def _fit_epoch(curve: pd.DataFrame) -> int:
+    """The first epoch whose validation accuracy is within ``FIT_WITHIN`` of the best."""
+    best = curve["val_acc"].max()
+    return int(curve[curve["val_acc"] >= best - FIT_WITHIN]["epoch"].min())
+
+
+def keras_example_params(p: dict[str, Any]) -> dict[str, Any]:
+    """The Keras example's CNN pair (the 000 report's networks) at T = 10, alpha = 0.1, 3 epochs:
+    the alpha chapter's study with no label noise and this pair's settings.
+
+    The teacher is the alpha chapter's teacher of the same profile (shared through the cache).
+    """
+    q = alpha_study.resolve({"profile": p["profile"], "data_dir": p["data_dir"]})
+    q.update(noise_rate=0.0, alphas=[0.1], temperature=10.0, epochs=3, snapshots=[3],
+             seeds=p["seeds"], framework="torch")
+    return q
+
+
+def run(p: dict[str, Any], cache: Cache | None = None, keras_example: bool = True) -> Results:
+    """Run (or load from the cache) the study for resolved parameters ``p``."""
+    start = time.perf_counter()
+    cache = cache or Cache()
+    ds = data.load("mnist", p["data_dir"] or None)
+    split = make_split(ds, p)
+    tp = {k: p[k] for k in ("framework", "split", "split_seed", "n_train", "activation",
+                            "dropout", "teacher_epochs", "teacher_seed", "batch_size",
+                            "learning_rate")}
+    teacher = cache.get_or_compute("poster", "teacher", tp, ds.digest,
+                                   lambda: _teacher_unit(p, split))
+    tables, logits = [], {}
+    for seed in range(p["seeds"]):
+        sp = {**{k: v for k, v in p.items() if k not in ("profile", "seeds", "data_dir")},
+              "seed": seed}
+        unit = cache.get_or_compute("poster", "students", sp, ds.digest,
+                                    lambda seed=seed: _student_unit(p, seed, split, teacher))
+        tables.append(unit["students"])
+        logits[seed] = unit["logits"]["test"]
+    example = alpha_study.run(keras_example_params(p), cache) if keras_example else None
+    return Results(params=p, teacher=teacher["teacher"], teacher_curve=teacher["curve"],
+                   teacher_test=teacher["logits"]["test"],
+                   students=pd.concat(tables, ignore_index=True), test_logits=logits,
+                   y_test=split.y_test, classes=ds.classes, data_digest=ds.digest,
+                   seconds=time.perf_counter() - start, keras_example=example)
+
+
+# "What happened?": variants of the main run, each a reduced grid, run over the same seeds.
+ABLATION_TEMPERATURES = [2.0, 5.0]
+ABLATION_ALPHAS = [0.0, 0.5, 1.0]
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "as run": {},
+    "wider student (128 units)": {"hidden": 128},
+    "2,000 training images": {"n_train": 2000},
+    "official split": {"split": "official"},
+}
+
+
+def ablation_params(p: dict[str, Any], variant: str) -> dict[str, Any]:
+    """The main run's parameters on the reduced grid, changed by a variant."""
+    q = {**p, "temperatures": ABLATION_TEMPERATURES, "alphas": ABLATION_ALPHAS,
+         **ABLATIONS[variant]}
+    q["n_train"] = min(q["n_train"], p["n_train"])
+    return q
+
+
+def ablations(p: dict[str, Any], cache: Cache | None = None,
+              main: Results | None = None) -> pd.DataFrame:
+    """Every ablation, run (or loaded): last-epoch rows with a ``variant`` and the teacher's
+    test accuracy. ``main``, the run of ``p``, supplies "as run" when its grid holds the
+    reduced grid's cells: a cell trains the same with or without other cells, up to the
+    rounding of the stacked matrix products (``tests/test_poster.py``)."""
+    tables = []
+    for variant in ABLATIONS:
+        q = ablation_params(p, variant)
+        if variant == "as run" and main is not None and set(cells(q)) <= set(cells(p)):
+            r = main
+            rows = r.last[[c in set(cells(q)) for c in zip(r.last["temperature"],
+                                                              r.last["alpha"], strict=True)]]
+        else:
+            r = run(q, cache, keras_example=False)
+            rows = r.last
+        tables.append(rows.assign(variant=variant,
+                                  teacher_acc=float(r.teacher["test_acc"].iloc[0])))
+    return pd.concat(tables, ignore_index=True)
+
+
+def comparison_params(p: dict[str, Any], framework: str) -> dict[str, Any]:
+    """A small configuration run in both frameworks (2,000 images, 2 x 2 grid, 3 epochs)."""
+    return {**p, "framework": framework, "n_train": min(p["n_train"], 2000),
+            "teacher_epochs": 2, "temperatures": [5.0], "alphas": [0.5, 1.0], "epochs": 3}
