@@ -20,7 +20,16 @@ from timing import median_time  # bench/timing.py
 
 from kdlib import models
 from kdlib.losses import kd_loss
-from kdlib.models import HaoCNN, StackedHaoCNN, hao_student, hao_teacher, pad_same
+from kdlib.models import (
+    HaoCNN,
+    PosterCNN,
+    StackedHaoCNN,
+    StackedMLP,
+    hao_student,
+    hao_teacher,
+    pad_same,
+    poster_student,
+)
 from kdlib.train import adam, distil_stack, predict
 
 
@@ -164,6 +173,50 @@ def malloc_env(repeats: int) -> tuple[float, float]:
     return out[0], out[1]
 
 
+def poster_grid_stacked_vs_loop(repeats: int, n: int = 2048,
+                                cells: int = 25) -> tuple[float, float]:
+    """One epoch of the poster's 5 x 5 grid of dense students: one stack vs one at a time."""
+    x, y, t = torch.rand(n, 1, 28, 28), torch.randint(0, 10, (n,)), torch.randn(n, 10)
+    alphas = [(i % 5) / 4 for i in range(cells)]
+    temps = [float(1 + i // 5) for i in range(cells)]
+
+    def stacked() -> None:
+        distil_stack(StackedMLP([poster_student()] * cells), x, y, t, alphas, temps, 1, 32,
+                     1e-3, 0, desc="")
+
+    def loop() -> None:
+        for a, temp in zip(alphas, temps, strict=True):
+            distil_stack(StackedMLP([poster_student()]), x, y, t, [a], temp, 1, 32, 1e-3, 0,
+                         desc="")
+
+    return median_time(loop, repeats), median_time(stacked, repeats)
+
+
+class _PosterNCHW(PosterCNN):
+    """The poster's teacher without the channels-last input (oneDNN reorders every layer)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        h = F.max_pool2d(F.relu(self.conv2(h)), 2)
+        return self.head(h.permute(0, 2, 3, 1))
+
+
+def poster_teacher_layouts(repeats: int, steps: int = 200) -> tuple[float, float]:
+    """Training steps of the poster's teacher at batch 32: NCHW vs channels-last."""
+    x, y = torch.rand(32, 1, 28, 28), torch.randint(0, 10, (32,))
+
+    def steps_of(model: torch.nn.Module) -> None:
+        opt = adam(model.parameters(), 1e-3)
+        for _ in range(steps):
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+    return (median_time(lambda: steps_of(_PosterNCHW()), repeats),
+            median_time(lambda: steps_of(PosterCNN()), repeats))
+
+
 def main() -> None:
     """Run every measurement and print a table of medians and ratios."""
     ap = argparse.ArgumentParser()
@@ -192,6 +245,12 @@ def main() -> None:
     t, s = once["teacher logits, once"], once["students, one epoch"]
     print(f"| teacher logits computed once, not every epoch (1000 images, 11 students) | "
           f"{t + s:.3f} | {s:.3f} | {(t + s) / s:.2f}x per epoch |")
+    loop, stacked = poster_grid_stacked_vs_loop(r)
+    print(f"| poster: 25 grid cells (T x alpha) as one stacked model (1 epoch, 2048 images) | "
+          f"{loop:.3f} | {stacked:.3f} | {loop / stacked:.2f}x |")
+    nchw, last = poster_teacher_layouts(r)
+    print(f"| poster teacher with channels-last input (200 steps at batch 32) | {nchw:.3f} | "
+          f"{last:.3f} | {nchw / last:.2f}x |")
     plain, tuned = malloc_env(r)
     print(f"| MALLOC_MMAP_MAX_=0 + high MALLOC_TRIM_THRESHOLD_ (teacher, 1000 images) | "
           f"{plain:.3f} | {tuned:.3f} | {plain / tuned:.2f}x |")

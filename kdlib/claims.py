@@ -66,6 +66,7 @@ class Claim:
     threshold: float = 0.0
     differ: str = ""
     untestable: str = ""  # why it cannot be tested offline, if so
+    digits: int = 3  # decimals of "ours" (0 for counts such as parameters or epochs)
 
 
 def load(source: str, directory: Path = CLAIMS_DIR) -> list[Claim]:
@@ -102,7 +103,7 @@ def _judge(claim: Claim, ev: Evidence) -> tuple[str, str]:
         else:
             diff = values - claim.threshold
         mean, lo, hi = mean_ci(diff)
-        text = f"{ci_text(values)}; difference {ci_text(diff)}"
+        text = f"{ci_text(values, claim.digits)}; difference {ci_text(diff, claim.digits)}"
         low, high = (mean, mean) if np.isnan(lo) else (lo, hi)
         if claim.check == "not_greater":
             return text, "contradicted" if low > 0 else "holds"
@@ -110,9 +111,10 @@ def _judge(claim: Claim, ev: Evidence) -> tuple[str, str]:
     mean, lo, hi = mean_ci(values)
     low, high = (mean, mean) if np.isnan(lo) else (lo, hi)
     r, tol = float(claim.reported), claim.tolerance
+    ours = ci_text(values, claim.digits)
     if claim.check == "approx":
-        return ci_text(values), "holds" if low <= r + tol and high >= r - tol else "contradicted"
-    return ci_text(values), "holds" if mean <= r + tol else "contradicted"  # at_most
+        return ours, "holds" if low <= r + tol and high >= r - tol else "contradicted"
+    return ours, "holds" if mean <= r + tol else "contradicted"  # at_most
 
 
 def _judge_curve(claim: Claim, curve: pd.DataFrame) -> tuple[str, str]:

@@ -3,29 +3,31 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 
-__all__ = ["bars", "metric_vs"]
+__all__ = ["bars", "confusions", "heatmaps", "metric_vs"]
 
 sns.set_theme(style="whitegrid", context="notebook")
 
 
 def metric_vs(summary: pd.DataFrame, x: str, hue: str | None, ylabel: str,
-              title: str = "", lines: pd.DataFrame | None = None) -> plt.Figure:
+              title: str = "", lines: pd.DataFrame | None = None,
+              legend: str = "{hue} = {key}") -> plt.Figure:
     """Mean of a metric against a swept parameter, one line per ``hue``, 95% CI bands.
 
     ``summary`` has the columns of :func:`kdlib.results.summarize` (``mean``, ``ci_low``,
     ``ci_high``) plus ``x`` and ``hue``. ``lines`` (columns ``label``, ``mean``, ``ci_low``,
     ``ci_high``) are drawn as dashed horizontal references with their bands (the teacher, the
-    scratch student).
+    scratch student). ``legend`` formats each line's label from ``hue`` and its ``key``.
     """
     fig, ax = plt.subplots(figsize=(7, 4.2))
     groups = summary.groupby(hue, sort=True) if hue else [(None, summary)]
     palette = sns.color_palette("viridis", n_colors=max(len(groups), 1))
     for color, (key, group) in zip(palette, groups, strict=True):
         group = group.sort_values(x)
-        label = f"{hue} = {key}" if hue else None
+        label = legend.format(hue=hue, key=key) if hue else None
         sns.lineplot(data=group, x=x, y="mean", marker="o", color=color, label=label, ax=ax,
                      errorbar=None)
         ax.fill_between(group[x], group["ci_low"], group["ci_high"], color=color, alpha=0.2,
@@ -68,6 +70,46 @@ def bars(summary: pd.DataFrame, x: str, hue: str, ylabel: str,
     if ylim:
         ax.set_ylim(*ylim)
     ax.legend(frameon=False, ncols=len(levels))
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def heatmaps(summaries: dict[str, pd.DataFrame], x: str, y: str, fmt: str = ".3f",
+             cmaps: tuple[str, ...] = ("viridis", "mako", "rocket_r")) -> plt.Figure:
+    """One annotated heatmap per summary (columns of :func:`kdlib.results.summarize`), side by
+    side: each cell shows the mean over seeds and, below it, the half-width of its 95% CI."""
+    fig, axes = plt.subplots(1, len(summaries), figsize=(5.2 * len(summaries), 4.4),
+                             squeeze=False)
+    for ax, cmap, (title, s) in zip(axes[0], cmaps, summaries.items(), strict=False):
+        mean = s.pivot(index=y, columns=x, values="mean").sort_index(ascending=False)
+        half = (s.assign(h=(s["ci_high"] - s["ci_low"]) / 2)
+                .pivot(index=y, columns=x, values="h").reindex_like(mean))
+        text = mean.map(lambda v: format(v, fmt)) + half.map(
+            lambda h: "" if np.isnan(h) else "\n±" + format(h, fmt))
+        sns.heatmap(mean, annot=text, fmt="", cmap=cmap, ax=ax, cbar=False,
+                    annot_kws={"fontsize": 8})
+        ax.set_title(title)
+        ax.set_xticklabels([f"{float(t.get_text()):g}" for t in ax.get_xticklabels()])
+        ax.set_yticklabels([f"{float(t.get_text()):g}" for t in ax.get_yticklabels()],
+                           rotation=0)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def confusions(matrices: dict[str, np.ndarray], classes: tuple[str, ...]) -> plt.Figure:
+    """Confusion matrices side by side (rows: true class, columns: predicted), off-diagonal
+    cells coloured so that the confusions, not the hits, stand out."""
+    fig, axes = plt.subplots(1, len(matrices), figsize=(6.2 * len(matrices), 5.4),
+                             squeeze=False)
+    for ax, (title, m) in zip(axes[0], matrices.items(), strict=True):
+        off = np.where(np.eye(len(m), dtype=bool), np.nan, m)
+        sns.heatmap(off, annot=m, fmt=".0f", cmap="rocket_r", cbar=False, ax=ax,
+                    xticklabels=classes, yticklabels=classes, annot_kws={"fontsize": 7})
+        ax.set_title(title)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
     fig.tight_layout()
     plt.close(fig)
     return fig

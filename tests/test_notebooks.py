@@ -9,10 +9,10 @@ import papermill
 import pytest
 
 from kdlib import book
-from kdlib.experiments import alpha
+from kdlib.experiments import alpha, poster
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMAS = {"alpha": alpha.SCHEMA}
+SCHEMAS = {"alpha": alpha.SCHEMA, "poster": poster.SCHEMA}
 
 
 def _copy_book(dst: Path) -> Path:
@@ -64,6 +64,9 @@ def test_quick_book_builds_with_figures_and_tables(tmp_path, monkeypatch):
     html = (root / "_build" / "html" / "book" / "alpha.html").read_text()
     assert "<img" in html and "<table" in html
     assert "Scale of this run" in html and "Profile <strong>quick</strong>" in html
+    html = (root / "_build" / "html" / "book" / "poster.html").read_text()
+    assert html.count("<img") >= 5 and "<table" in html  # curves, confusions, heatmaps
+    assert "Profile <strong>quick</strong>" in html and "bit-identical" in html
 
 
 @pytest.mark.integration

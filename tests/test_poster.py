@@ -104,6 +104,9 @@ def test_as_run_ablation_from_the_main_grid_equals_running_it(tmp_path):
     alone = poster.run(poster.ablation_params(p, "as run"), cache, keras_example=False).last
     np.testing.assert_allclose(reused["test_acc"], alone["test_acc"], atol=2e-4)
     assert set(table["variant"]) == set(poster.ABLATIONS)
+    few = poster.run(poster.ablation_params(p, "students on 2,000 images"), cache,
+                     keras_example=False)
+    assert few.teacher_curve.equals(main.teacher_curve)  # the main teacher, from the cache
     assert len(chapter.ablation_table(table)) == len(poster.ABLATIONS)
 
 
@@ -112,6 +115,7 @@ def test_as_run_ablation_from_the_main_grid_equals_running_it(tmp_path):
     ("split", "random", "split must be one of poster, official"),
     ("dropout", 0.95, "dropout must be a number in [0, 0.9]"),
     ("n_train", 60000, "n_train must be an integer in [100, 50000]"),
+    ("teacher_n_train", 1000, "n_train must be in [100, teacher_n_train=1000]; got 2000"),
 ])
 def test_bad_parameters_name_themselves(name, value, message):
     with pytest.raises(ParamError, match=message.replace("(", r"\(").replace("[", r"\[")):
