@@ -10,7 +10,7 @@ from scipy import stats
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
 __all__ = ["accuracy", "agreement", "ci_text", "class_report", "confusion", "cross_entropy",
-           "format_ci", "mean_ci", "mean_kl"]
+           "format_ci", "mean_ci", "mean_kl", "welch_difference"]
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -73,3 +73,15 @@ def format_ci(mean: float, lo: float, hi: float, digits: int = 3) -> str:
 def ci_text(values: np.ndarray, digits: int = 3) -> str:
     """Mean and 95% interval of per-run ``values``, as text."""
     return format_ci(*mean_ci(values), digits=digits)
+
+
+def welch_difference(x: np.ndarray, y: np.ndarray) -> tuple[str, str]:
+    """``mean(x) - mean(y)`` with its Welch 95% interval, as text, and whether the interval
+    includes zero (``"agree"``) or not (``"differ"``), for two independent sets of runs."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    diff = float(x.mean() - y.mean())
+    if min(len(x), len(y)) < 2 or (x.std() == 0 and y.std() == 0):
+        return f"{diff:+.3f}", "one seed: cannot tell"
+    ci = stats.ttest_ind(x, y, equal_var=False).confidence_interval(0.95)
+    lo, hi = float(ci.low), float(ci.high)
+    return f"{diff:+.3f} [{lo:+.3f}, {hi:+.3f}]", "agree" if lo <= 0 <= hi else "differ"

@@ -47,3 +47,13 @@ def test_mean_ci_student_t():
 def test_ci_text():
     assert metrics.ci_text(np.array([1.0, 2.0, 3.0]), digits=2) == "2.00 [-0.48, 4.48]"
     assert metrics.ci_text(np.array([0.5])) == "0.500"  # one run: no interval
+
+
+def test_welch_difference_text_and_verdict():
+    from kdlib.metrics import welch_difference
+
+    text, verdict = welch_difference(np.array([0.90, 0.91, 0.92]), np.array([0.80, 0.81, 0.82]))
+    assert verdict == "differ" and text.startswith("+0.100 [")
+    _, verdict = welch_difference(np.array([0.90, 0.95, 0.85]), np.array([0.91, 0.86, 0.93]))
+    assert verdict == "agree"
+    assert welch_difference(np.array([0.9]), np.array([0.8])) == ("+0.100", "one seed: cannot tell")

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from kdlib import claims, metrics, plots
 from kdlib.experiments.alpha import (
@@ -152,14 +151,7 @@ def compare_frameworks(p: dict[str, Any], cache: Cache | None = None) -> pd.Data
         other = runs["keras"]
         other = other[(other["student"] == kind) & (other["alpha"] == a)]
         t_acc, k_acc = part["test_acc"].to_numpy(), other["test_acc"].to_numpy()
-        diff = float(t_acc.mean() - k_acc.mean())
-        if min(len(t_acc), len(k_acc)) > 1 and (t_acc.std() > 0 or k_acc.std() > 0):
-            ci = stats.ttest_ind(t_acc, k_acc, equal_var=False).confidence_interval(0.95)
-            lo, hi = float(ci.low), float(ci.high)
-            text = f"{diff:+.3f} [{lo:+.3f}, {hi:+.3f}]"
-            verdict = "agree" if lo <= 0 <= hi else "differ"
-        else:
-            text, verdict = f"{diff:+.3f}", "one seed: cannot tell"
+        text, verdict = metrics.welch_difference(t_acc, k_acc)
         rows.append({"student": kind, "alpha": a, "torch": ci_text(t_acc),
                      "keras": ci_text(k_acc),
                      "torch - keras": text, "within seed noise": verdict})

@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 
 from kdlib import metrics, plots
 from kdlib.experiments.poster import (
@@ -65,12 +64,12 @@ def scale_note(p: dict[str, Any]) -> str:
     ])
 
 
-def split_table() -> pd.DataFrame:
+def split_table(p: dict[str, Any]) -> pd.DataFrame:
     """Test-set class counts: the poster's, the official test set's, and 10,000 x the class
     shares of all 70,000 images (what a stratified split of the pooled set gives)."""
     from kdlib import data
 
-    ds = data.load("mnist")
+    ds = data.load("mnist", p["data_dir"] or None)
     pooled = np.bincount(np.concatenate([ds.y_train, ds.y_test]), minlength=10)
     shares = np.round(pooled / pooled.sum() * POOLED_SPLIT[1]).astype(int)
     table = pd.DataFrame({"poster": POSTER_SUPPORT, "official test set": OFFICIAL_SUPPORT,
@@ -282,13 +281,7 @@ def compare_frameworks(p: dict[str, Any], cache: Cache | None = None) -> pd.Data
         other = runs["keras"].last
         other = other[(other["temperature"] == t) & (other["alpha"] == a)]
         x, y = part["test_acc"].to_numpy(float), other["test_acc"].to_numpy(float)
-        diff = float(x.mean() - y.mean())
-        if min(len(x), len(y)) > 1 and (x.std() > 0 or y.std() > 0):
-            ci = stats.ttest_ind(x, y, equal_var=False).confidence_interval(0.95)
-            text = f"{diff:+.3f} [{ci.low:+.3f}, {ci.high:+.3f}]"
-            verdict = "agree" if ci.low <= 0 <= ci.high else "differ"
-        else:
-            text, verdict = f"{diff:+.3f}", "one seed: cannot tell"
+        text, verdict = metrics.welch_difference(x, y)
         out.append({"model": f"student, T = {t:g}, alpha = {a:g}", "torch": ci_text(x),
                     "keras": ci_text(y), "torch - keras": text, "within seed noise": verdict})
     return pd.DataFrame(out)
