@@ -99,14 +99,15 @@ def heatmaps(summaries: dict[str, pd.DataFrame], x: str, y: str, fmt: str = ".3f
 
 
 def confusions(matrices: dict[str, np.ndarray], classes: tuple[str, ...]) -> plt.Figure:
-    """Confusion matrices side by side (rows: true class, columns: predicted), off-diagonal
-    cells coloured so that the confusions, not the hits, stand out."""
+    """Confusion matrices side by side (rows: true class, columns: predicted); only the
+    off-diagonal cells (the confusions) are shown, so that they, not the hits, stand out."""
     fig, axes = plt.subplots(1, len(matrices), figsize=(6.2 * len(matrices), 5.4),
                              squeeze=False)
     for ax, (title, m) in zip(axes[0], matrices.items(), strict=True):
         off = np.where(np.eye(len(m), dtype=bool), np.nan, m)
         sns.heatmap(off, annot=m, fmt=".0f", cmap="rocket_r", cbar=False, ax=ax,
                     xticklabels=classes, yticklabels=classes, annot_kws={"fontsize": 7})
+        ax.grid(False)
         ax.set_title(title)
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")

@@ -1,5 +1,6 @@
 """kdlib.plots: one line per hue, CI bands, the reference line."""
 
+import numpy as np
 import pandas as pd
 
 from kdlib import plots
@@ -31,3 +32,20 @@ def test_bars_one_group_per_x_with_error_bars():
     heights = sorted(round(p.get_height(), 2) for p in ax.patches)
     assert heights == [0.6, 0.7, 0.8, 0.9]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1"]
+
+
+def test_heatmaps_annotate_mean_and_ci_half_width():
+    s = pd.DataFrame({"temperature": [1.0, 1.0, 2.0, 2.0], "alpha": [0.0, 1.0, 0.0, 1.0],
+                      "mean": [0.9, 0.8, 0.7, 0.6], "ci_low": [0.88, 0.8, 0.69, float("nan")],
+                      "ci_high": [0.92, 0.8, 0.71, float("nan")], "n": [3, 3, 3, 1]})
+    fig = plots.heatmaps({"a": s, "b": s}, "alpha", "temperature")
+    assert len(fig.axes) == 2
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "0.900\n±0.020" in texts and "0.600" in texts  # no interval: the mean alone
+
+
+def test_confusions_show_only_the_errors():
+    m = np.array([[50, 2], [7, 41]])
+    fig = plots.confusions({"model": m}, ("zero", "one"))
+    texts = sorted(t.get_text() for t in fig.axes[0].texts)
+    assert texts == ["2", "7"]
