@@ -321,9 +321,15 @@ class Results:
         if at.get("run") == "keras example":
             return "the Keras example's pair: " + (self.keras_example.where(
                 {k: v for k, v in at.items() if k != "run"}) if self.keras_example else "—")
+        if "of" in at:
+            return f"kdlib's {at['of']}, in torch and Keras"
         if "model" in at:
-            return f"the {at['model']}'s validation curve"
-        parts = [f"{k} {v:g}" for k, v in at.items()]
+            return f"the {at['model']}'s " + ("test predictions" if at.get("on") == "test"
+                                              else "validation curve")
+        if not at:
+            return "—"
+        parts = [f"the whole grid ({at['grid']})" if k == "grid" else f"{k} {v:g}"
+                 for k, v in at.items()]
         return ", ".join(parts + [f"after epoch {self.params['epochs']}"])
 
     def _cell(self, at: dict[str, Any]) -> pd.DataFrame:
