@@ -131,3 +131,12 @@ def test_keras_framework_runs_the_same_grid(tmp_path):
     first, last = (r.students[r.students["epoch"] == e].set_index("alpha") for e in (1, 2))
     assert (last["val_loss"] < first["val_loss"]).all()  # and still learning
     assert int(r.teacher["parameters"].iloc[0]) == 26_698
+
+
+def test_the_classification_report_has_both_models_and_the_accuracy_row(first_run):
+    _, r = first_run
+    t = chapter.reports(r)
+    assert list(t.index[:10]) == list(r.classes) and t.index[-1] == "accuracy"
+    assert t.loc["accuracy", ("teacher", "f1")] == f"{r.teacher['test_acc'].iloc[0]:.3f}"
+    assert t.loc["accuracy", ("teacher", "precision")] == ""
+    assert int(t[("", "support")].iloc[:10].sum()) == 10000

@@ -109,7 +109,9 @@ def reports(r: Results) -> pd.DataFrame:
                                            for s_ in sorted(r.test_logits)]))}
     table.loc["accuracy"] = [np.nan, np.nan, acc["teacher"], np.nan, np.nan,
                              acc["student alone"], len(r.y_test)]
-    return table.round(3)
+    text = table.map(lambda v: "" if pd.isna(v) else f"{v:.3f}")  # accuracy: F1 column only
+    text[("", "support")] = table[("", "support")].astype(int)
+    return text
 
 
 def confusion_figure(r: Results):
