@@ -22,7 +22,6 @@ from kdlib import models
 from kdlib.losses import kd_loss
 from kdlib.models import (
     HaoCNN,
-    PosterCNN,
     StackedHaoCNN,
     StackedMLP,
     hao_student,
@@ -192,31 +191,6 @@ def poster_grid_stacked_vs_loop(repeats: int, n: int = 2048,
     return median_time(loop, repeats), median_time(stacked, repeats)
 
 
-class _PosterNCHW(PosterCNN):
-    """The poster's teacher without the channels-last input (oneDNN reorders every layer)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        h = F.max_pool2d(F.relu(self.conv2(h)), 2)
-        return self.head(h.permute(0, 2, 3, 1))
-
-
-def poster_teacher_layouts(repeats: int, steps: int = 200) -> tuple[float, float]:
-    """Training steps of the poster's teacher at batch 32: NCHW vs channels-last."""
-    x, y = torch.rand(32, 1, 28, 28), torch.randint(0, 10, (32,))
-
-    def steps_of(model: torch.nn.Module) -> None:
-        opt = adam(model.parameters(), 1e-3)
-        for _ in range(steps):
-            loss = F.cross_entropy(model(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-
-    return (median_time(lambda: steps_of(_PosterNCHW()), repeats),
-            median_time(lambda: steps_of(PosterCNN()), repeats))
-
-
 def main() -> None:
     """Run every measurement and print a table of medians and ratios."""
     ap = argparse.ArgumentParser()
@@ -248,9 +222,6 @@ def main() -> None:
     loop, stacked = poster_grid_stacked_vs_loop(r)
     print(f"| poster: 25 grid cells (T x alpha) as one stacked model (1 epoch, 2048 images) | "
           f"{loop:.3f} | {stacked:.3f} | {loop / stacked:.2f}x |")
-    nchw, last = poster_teacher_layouts(r)
-    print(f"| poster teacher with channels-last input (200 steps at batch 32) | {nchw:.3f} | "
-          f"{last:.3f} | {nchw / last:.2f}x |")
     plain, tuned = malloc_env(r)
     print(f"| MALLOC_MMAP_MAX_=0 + high MALLOC_TRIM_THRESHOLD_ (teacher, 1000 images) | "
           f"{plain:.3f} | {tuned:.3f} | {plain / tuned:.2f}x |")

@@ -217,7 +217,6 @@ class PosterCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         act = ACTIVATIONS[self.activation]
-        x = x.contiguous(memory_format=torch.channels_last)  # oneDNN's fast layout: ~1.4x
         h = F.max_pool2d(act(self.conv1(x)), 2)
         h = F.max_pool2d(act(self.conv2(h)), 2)
         return self.head(h.permute(0, 2, 3, 1))  # Keras flattens channels-last
