@@ -57,9 +57,9 @@ def scale_note(p: dict[str, Any]) -> str:
         "",
         "The poster states neither its epochs, its grid, its activation nor its dropout rate: "
         "the values above are our choices (ReLU and 0.2 are TensorFlow's quick-start MLP, "
-        "which the student's layer list is). Its curves suggest it trained for about 15 "
-        "epochs, and its grid reached T = 10; ours adds T = 20 to test its guess that a "
-        "better temperature lies above 10.",
+        "which the student's layer list is). Its grid reached T = 10"
+        + ("; this run adds T above 10 to test its guess that a better temperature lies there."
+           if max(p["temperatures"]) > 10 else "."),
         "```",
     ])
 
@@ -251,8 +251,10 @@ def keras_example_table(r: Results) -> pd.DataFrame:
     reported = {c.id: float(c.reported) for c in claims.load("004")
                 if c.id in ("keras-distilled", "keras-scratch")}
     r_dist, r_scratch = reported["keras-distilled"], reported["keras-scratch"]
+    q = k.params
     return pd.DataFrame({
-        "model": ["teacher", "distilled student (T = 10, alpha = 0.1)", "scratch student",
+        "model": ["teacher", f"distilled student (T = {q['temperature']:g}, alpha = "
+                  f"{q['alphas'][0]:g})", "scratch student",
                   "scratch - distilled (paired)"],
         "poster (Keras output)": ["—", f"{r_dist:.4f}", f"{r_scratch:.4f}",
                                   f"{r_scratch - r_dist:+.4f}"],
@@ -303,8 +305,8 @@ def _explanation(table: pd.DataFrame) -> str:
             ("wider student (128 units)", "a wider student gains from the same teacher, so "
              "the 32-unit student's capacity limits what it can take from it"),
             ("students on 2,000 images", "students with few labelled images gain from the "
-             "same teacher, so with all 50,000 the labels already teach the student what the "
-             "teacher would")):
+             "same teacher, so with the full training set the labels already teach the "
+             "student what the teacher would")):
         if verdicts.get(variant) == "distillation helps":
             found.append(f"{reason} (best distilled - alone: "
                          f"{table.loc[variant, 'best - alone']})")
