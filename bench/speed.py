@@ -21,15 +21,17 @@ from timing import median_time  # bench/timing.py
 from kdlib import models
 from kdlib.losses import kd_loss
 from kdlib.models import (
+    BatchedMLP,
     HaoCNN,
     StackedHaoCNN,
     StackedMLP,
     hao_student,
     hao_teacher,
+    iisc_student,
     pad_same,
     poster_student,
 )
-from kdlib.train import adam, distil_stack, predict
+from kdlib.train import adam, distil_batched, distil_stack, predict
 
 
 class GroupedNCHW(torch.nn.Module):
@@ -191,6 +193,37 @@ def poster_grid_stacked_vs_loop(repeats: int, n: int = 2048,
     return median_time(loop, repeats), median_time(stacked, repeats)
 
 
+class _Lone(torch.nn.Module):
+    """One model shaped as a stack of one, for distil_stack."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x).unsqueeze(0)
+
+
+def iisc_seeds_batched_vs_loop(repeats: int, n: int = 4096, seeds: int = 3,
+                               hidden: int = 300) -> tuple[float, float]:
+    """One epoch of an IISc row (300 units, batch 32) for 3 seeds, each with its own teacher
+    and batch order: one BatchedMLP vs one student at a time."""
+    x, y = torch.rand(n, 1, 28, 28), torch.randint(0, 10, (n,))
+    t = torch.randn(seeds, n, 10)
+
+    def batched() -> None:
+        model = BatchedMLP([iisc_student(hidden) for _ in range(seeds)])
+        distil_batched(model, x.flatten(1), y, t, 0.0, 3.5, 1, 32, 1e-3, list(range(seeds)),
+                       desc="")
+
+    def loop() -> None:
+        for seed in range(seeds):
+            distil_stack(_Lone(iisc_student(hidden)), x, y, t[seed], [0.0], 3.5, 1, 32, 1e-3,
+                         seed, desc="")
+
+    return median_time(loop, repeats), median_time(batched, repeats)
+
+
 def main() -> None:
     """Run every measurement and print a table of medians and ratios."""
     ap = argparse.ArgumentParser()
@@ -222,6 +255,9 @@ def main() -> None:
     loop, stacked = poster_grid_stacked_vs_loop(r)
     print(f"| poster: 25 grid cells (T x alpha) as one stacked model (1 epoch, 2048 images) | "
           f"{loop:.3f} | {stacked:.3f} | {loop / stacked:.2f}x |")
+    loop, batched = iisc_seeds_batched_vs_loop(r)
+    print(f"| IISc: 3 seeds' students (own teacher, own batches) as one batched model (1 epoch, "
+          f"4096 images, 300 units) | {loop:.3f} | {batched:.3f} | {loop / batched:.2f}x |")
     plain, tuned = malloc_env(r)
     print(f"| MALLOC_MMAP_MAX_=0 + high MALLOC_TRIM_THRESHOLD_ (teacher, 1000 images) | "
           f"{plain:.3f} | {tuned:.3f} | {plain / tuned:.2f}x |")

@@ -10,7 +10,8 @@ answers two questions, and this module does the rest:
 
 Checks (95% Student-t intervals over seeds; differences are paired by seed):
 
-- ``approx``: the interval of ours meets ``reported ± tolerance``;
+- ``approx``: the interval of ours meets ``reported ± tolerance`` (plus ``rel_tolerance`` times
+  the reported value);
 - ``at_most``: our mean is at most ``reported + tolerance``;
 - ``all_approx``: ``approx`` holds at every swept value inside ``range``;
 - ``argmax``: the swept value ``reported`` is not significantly worse than our best one;
@@ -63,6 +64,7 @@ class Claim:
     than: dict[str, Any] = field(default_factory=dict)
     range: tuple[float, float] = (0.0, 1.0)
     tolerance: float = 0.0
+    rel_tolerance: float = 0.0  # added to ``tolerance`` as a fraction of ``reported``
     threshold: float = 0.0
     differ: str = ""
     untestable: str = ""  # why it cannot be tested offline, if so
@@ -110,7 +112,8 @@ def _judge(claim: Claim, ev: Evidence) -> tuple[str, str]:
         return text, "holds" if low > 0 else "contradicted" if high < 0 else "inconclusive"
     mean, lo, hi = mean_ci(values)
     low, high = (mean, mean) if np.isnan(lo) else (lo, hi)
-    r, tol = float(claim.reported), claim.tolerance
+    r = float(claim.reported)
+    tol = claim.tolerance + claim.rel_tolerance * abs(r)
     ours = ci_text(values, claim.digits)
     if claim.check == "approx":
         return ours, "holds" if low <= r + tol and high >= r - tol else "contradicted"

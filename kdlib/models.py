@@ -19,12 +19,17 @@ from torch import nn
 
 __all__ = [
     "ACTIVATIONS",
+    "BatchedMLP",
+    "MLP",
     "HaoCNN",
     "PosterCNN",
     "PosterMLP",
     "StackedHaoCNN",
     "StackedMLP",
     "hao_student",
+    "iisc_student",
+    "iisc_teacher",
+    "keras_mlp",
     "hao_teacher",
     "keras_hao_student",
     "keras_hao_teacher",
@@ -282,6 +287,87 @@ class StackedMLP(nn.Module):
             m.dense2.weight.copy_(self.w2[i, :, :self.classes].t())
             m.dense2.bias.copy_(self.b2[i, :self.classes])
         return m
+
+
+# ------------------------------------------------------------------ the 002 IISc paper's MNIST pair
+
+
+class MLP(nn.Module):
+    """Flatten → (Dense(h) → ReLU → Dropout) for each ``h`` in ``hidden`` → Dense(classes)."""
+
+    def __init__(self, hidden: tuple[int, ...], dropout: float = 0.0, inputs: int = 784,
+                 classes: int = 10) -> None:
+        super().__init__()
+        sizes = (inputs, *hidden)
+        self.hidden = nn.ModuleList(_dense(a, b) for a, b in zip(sizes, sizes[1:], strict=False))
+        self.out = _dense(sizes[-1], classes)
+        self.dropout = dropout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.flatten(1)
+        for layer in self.hidden:
+            h = F.dropout(F.relu(layer(h)), self.dropout, self.training)
+        return self.out(h)
+
+
+def iisc_teacher(dropout: float = 0.0) -> MLP:
+    """The 002 paper's MNIST teacher: two dense hidden layers of 1,200 units (2,395,210
+    parameters). The paper calls it a CNN but describes only dense layers."""
+    return MLP((1200, 1200), dropout)
+
+
+def iisc_student(hidden: int, dropout: float = 0.0) -> MLP:
+    """The 002 paper's MNIST student: one dense hidden layer of ``hidden`` units."""
+    return MLP((hidden,), dropout)
+
+
+class BatchedMLP(nn.Module):
+    """``S`` one-hidden-layer :class:`MLP` students, each on its own inputs, as one model.
+
+    Input ``(S, B, ...)`` (student ``i`` sees ``x[i]``), output ``(S, B, classes)``: both layers
+    are batched matrix products. Students of different seeds train at once this way, each with
+    its own batches and teacher (:func:`kdlib.train.distil_batched`).
+    """
+
+    def __init__(self, students: list[MLP]) -> None:
+        super().__init__()
+        if any(len(m.hidden) != 1 for m in students):
+            raise ValueError("BatchedMLP stacks students with one hidden layer")
+        self.dropout = students[0].dropout
+
+        def stack(get) -> nn.Parameter:
+            return nn.Parameter(torch.stack([get(m).detach() for m in students]))
+
+        self.w1 = stack(lambda m: m.hidden[0].weight.t())  # (S, in, hidden)
+        self.b1 = stack(lambda m: m.hidden[0].bias[None])  # (S, 1, hidden)
+        self.w2 = stack(lambda m: m.out.weight.t())
+        self.b2 = stack(lambda m: m.out.bias[None])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(S, B, ...)`` inputs → ``(S, B, classes)`` logits."""
+        h = F.relu(torch.baddbmm(self.b1, x.flatten(2), self.w1))
+        return torch.baddbmm(self.b2, F.dropout(h, self.dropout, self.training), self.w2)
+
+    def unstack(self, i: int) -> MLP:
+        """Student ``i`` as a stand-alone :class:`MLP`."""
+        m = MLP((self.w1.shape[2],), self.dropout, self.w1.shape[1], self.w2.shape[2])
+        with torch.no_grad():
+            m.hidden[0].weight.copy_(self.w1[i].t())
+            m.hidden[0].bias.copy_(self.b1[i, 0])
+            m.out.weight.copy_(self.w2[i].t())
+            m.out.bias.copy_(self.b2[i, 0])
+        return m
+
+
+def keras_mlp(hidden: tuple[int, ...], dropout: float = 0.0):
+    """:class:`MLP` in Keras 3 (NHWC 28 x 28 x 1 input, as the other Keras models here)."""
+    import keras
+    from keras import layers
+
+    stack: list = [keras.Input(shape=(28, 28, 1)), layers.Flatten()]
+    for h in hidden:
+        stack += [layers.Dense(h, activation="relu"), layers.Dropout(dropout)]
+    return keras.Sequential([*stack, layers.Dense(10)], name=f"mlp_{'_'.join(map(str, hidden))}")
 
 
 def n_params(model: nn.Module) -> int:

@@ -30,7 +30,8 @@ from tqdm import tqdm
 
 from kdlib.losses import kd_loss
 
-__all__ = ["adam", "distil_stack", "predict", "seed_everything", "train_supervised"]
+__all__ = ["adam", "distil_batched", "distil_stack", "predict", "seed_everything",
+           "train_supervised"]
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -155,4 +156,37 @@ def distil_stack(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
             on_snapshot(epoch, model)
         if checkpoint_every and on_checkpoint and epoch % checkpoint_every == 0 and epoch < epochs:
             on_checkpoint(_state(epoch, model, opt, gen, history=history))
+    return history
+
+
+def distil_batched(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                   teacher_logits: torch.Tensor, alpha: float, temperature: float, epochs: int,
+                   batch_size: int, lr: float, seeds: Sequence[int],
+                   desc: str = "students") -> torch.Tensor:
+    """Distil ``len(seeds)`` independent students at once; returns per-epoch training losses
+    ``(epochs, S)``.
+
+    ``model`` maps ``(S, B, ...)`` to ``(S, B, classes)`` (a :class:`~kdlib.models.BatchedMLP`);
+    student ``i`` has its own teacher (``teacher_logits[i]``, shape ``(S, N, classes)``) and its
+    own batch order, drawn as a lone run with seed ``seeds[i]`` would draw it: a batched run
+    trains each student as it would train alone, up to the rounding of the batched products
+    (``tests/test_train.py``).
+    """
+    s = len(seeds)
+    gens = [torch.Generator().manual_seed(seed) for seed in seeds]
+    rows = torch.arange(s)[:, None]
+    opt = adam(model.parameters(), lr)
+    history = torch.zeros(epochs, s, dtype=torch.float64)
+    for epoch in tqdm(range(1, epochs + 1), desc=desc, unit="epoch", mininterval=5):
+        model.train()
+        order = torch.stack([torch.randperm(len(x), generator=g) for g in gens])
+        total = torch.zeros(s, dtype=torch.float64)
+        for idx in order.split(batch_size, dim=1):  # (S, B): one batch per student
+            loss = kd_loss(model(x[idx]), teacher_logits[rows, idx], y[idx], alpha,
+                           temperature)  # (S,)
+            opt.zero_grad(set_to_none=True)
+            loss.sum().backward()
+            opt.step()
+            total += loss.detach().double() * idx.shape[1]
+        history[epoch - 1] = total / len(x)
     return history

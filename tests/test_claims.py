@@ -44,6 +44,14 @@ def test_approx_and_at_most():
     assert verdict(check="at_most", reported=0.931, at={"alpha": 0.5}) == "contradicted"
 
 
+def test_relative_tolerance_scales_with_the_reported_value():
+    # ours: 0.949 to 0.951 at alpha 0; 2% of 0.97 (0.0194) reaches it, 2% of 0.90 does not
+    assert verdict(check="approx", reported=0.97, rel_tolerance=0.02,
+                   at={"alpha": 0.0}) == "holds"
+    assert verdict(check="approx", reported=0.90, rel_tolerance=0.02,
+                   at={"alpha": 0.0}) == "contradicted"
+
+
 def test_argmax_and_all_approx():
     assert verdict(check="argmax", reported=0.5) == "holds"
     assert verdict(check="argmax", reported=1.0) == "contradicted"

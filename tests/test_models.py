@@ -14,12 +14,15 @@ import torch
 import torch.nn.functional as F
 
 from kdlib.models import (
+    BatchedMLP,
     HaoCNN,
     PosterMLP,
     StackedHaoCNN,
     StackedMLP,
     hao_student,
     hao_teacher,
+    iisc_student,
+    iisc_teacher,
     keras_hao_student,
     keras_hao_teacher,
     keras_poster_student,
@@ -303,3 +306,18 @@ def test_stacked_mlp_shares_one_dropout_mask_per_step() -> None:
     with torch.no_grad():
         stacked.eval()
         assert not torch.equal(out[0], stacked(x)[0])  # dropout is off in evaluation
+
+
+def test_batched_mlp_is_each_student_on_its_own_inputs():
+    torch.manual_seed(0)
+    students = [iisc_student(7), iisc_student(7), iisc_student(7)]
+    batched = BatchedMLP(students)
+    x = torch.rand(3, 5, 1, 28, 28)
+    out = batched(x)
+    assert out.shape == (3, 5, 10)
+    for i, m in enumerate(students):
+        torch.testing.assert_close(out[i], m(x[i]), atol=1e-5, rtol=0)
+        for p, q in zip(batched.unstack(i).parameters(), m.parameters(), strict=True):
+            assert torch.equal(p, q)
+    with pytest.raises(ValueError, match="one hidden layer"):
+        BatchedMLP([iisc_teacher()])

@@ -1,10 +1,11 @@
 """kdlib.train: repeatable, stacked students equal separate ones, snapshots equal short runs."""
 
 import torch
+from torch import nn
 
 from kdlib.losses import kd_loss
-from kdlib.models import StackedHaoCNN, hao_student
-from kdlib.train import adam, distil_stack, predict, train_supervised
+from kdlib.models import BatchedMLP, StackedHaoCNN, hao_student, iisc_student
+from kdlib.train import adam, distil_batched, distil_stack, predict, train_supervised
 
 
 def _data(n=96, seed=0):
@@ -184,3 +185,34 @@ def test_identical_students_stay_bit_identical_in_a_large_stack():
     for i in range(1, 25):
         assert all(torch.equal(p, q) for p, q in zip(first, stack.unstack(i).parameters(),
                                                      strict=True)), i
+
+
+class _Lone(nn.Module):
+    """One model shaped as a stack of one, for distil_stack."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x).unsqueeze(0)
+
+
+def test_batched_seeds_train_as_each_would_alone():
+    """Two seeds' students, each with its own teacher and batch order, trained at once, equal
+    each student trained alone with its seed (distil_stack draws the same batch order)."""
+    x, y, _ = _data(n=80)
+    teachers = torch.stack([_data(n=80, seed=s)[2] for s in (3, 4)])
+    students = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        students.append(iisc_student(20))
+    batched = BatchedMLP(students)
+    distil_batched(batched, x.flatten(1), y, teachers, 0.3, 2.0, 2, 16, 1e-3, seeds=[0, 1])
+    for i, seed in enumerate((0, 1)):
+        torch.manual_seed(seed)
+        alone = iisc_student(20)
+        distil_stack(_Lone(alone), x, y, teachers[i], [0.3], 2.0, 2, 16, 1e-3, seed=seed)
+        for p, q in zip(batched.unstack(i).parameters(), alone.parameters(), strict=True):
+            assert torch.allclose(p, q, atol=1e-5)
+        assert not torch.allclose(batched.unstack(i).out.weight, students[i].out.weight)
