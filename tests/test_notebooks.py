@@ -9,10 +9,10 @@ import papermill
 import pytest
 
 from kdlib import book
-from kdlib.experiments import alpha, poster
+from kdlib.experiments import alpha, iisc, poster
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMAS = {"alpha": alpha.SCHEMA, "poster": poster.SCHEMA}
+SCHEMAS = {"alpha": alpha.SCHEMA, "iisc": iisc.SCHEMA, "poster": poster.SCHEMA}
 
 
 def _copy_book(dst: Path) -> Path:
@@ -67,6 +67,10 @@ def test_quick_book_builds_with_figures_and_tables(tmp_path, monkeypatch):
     html = (root / "_build" / "html" / "book" / "poster.html").read_text()
     assert html.count("<img") >= 5 and "<table" in html  # curves, confusions, heatmaps
     assert "Profile <strong>quick</strong>" in html and "bit-identical" in html
+    html = (root / "_build" / "html" / "book" / "iisc.html").read_text()
+    assert html.count("<img") >= 5 and html.count("<table") >= 4  # accuracy, ratios, lemmas
+    assert "Profile <strong>quick</strong>" in html and "fewer FLOPs" in html
+    assert "Not in this chapter yet" in html  # the CIFAR-10 half's marked place
 
 
 @pytest.mark.integration
