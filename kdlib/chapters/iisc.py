@@ -266,8 +266,8 @@ def lemma1_text(r: Results) -> str:
         f"Across every N the Bayes-distilled risk varies {1 / ratio.mean():.2f} times less "
         f"than the empirical risk (ratio of variances {ci_text(ratio)} over all N and seeds; "
         f"predicted {pred:.3f}), and both variances fall as 1/N: the simulated variance of "
-        f"the Bayes-distilled risk is {ci_text(rel)} times the paper's Var[p*ᵀl]/N. "
-        + _overlap_words(r) + " With labels a function of x (p* one-hot) the two estimates "
+        f"the Bayes-distilled risk is {ci_text(rel)} times the paper's Var[p\\*ᵀl]/N. "
+        + _overlap_words(r) + " With labels a function of x (p\\* one-hot) the two estimates "
         f"are equal sample by sample (ratio {det.min():.4f} to {det.max():.4f}), the paper's "
         "equality condition.")
 
@@ -277,7 +277,7 @@ def _overlap_words(r: Results) -> str:
     ratio = r.overlap[~r.overlap["deterministic"]].groupby("sd")["ratio"].mean()
     low = float(ratio.idxmin())
     text = (f"In the overlap sweep the ratio is {ratio.iloc[0]:.2f} at sd = "
-            f"{ratio.index[0]:g} (classes apart: a label rarely differs from p*'s choice) and "
+            f"{ratio.index[0]:g} (classes apart: a label rarely differs from p\\*'s choice) and "
             f"smallest, {ratio.min():.3f}, at sd = {low:g}.")
     if low < ratio.index[-1]:
         text += (f" It does not keep falling: at sd = {ratio.index[-1]:g} it is "
