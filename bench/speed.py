@@ -16,7 +16,6 @@ import sys
 
 import torch
 import torch.nn.functional as F
-from timing import median_time  # bench/timing.py
 
 from kdlib import models
 from kdlib.losses import kd_loss
@@ -31,6 +30,7 @@ from kdlib.models import (
     pad_same,
     poster_student,
 )
+from kdlib.timing import median_seconds
 from kdlib.train import adam, distil_batched, distil_stack, predict
 
 
@@ -73,8 +73,8 @@ def stacked_layouts(repeats: int, n: int = 1024, students: int = 12) -> tuple[fl
     alphas = torch.linspace(0, 1, students)
     old = GroupedNCHW([hao_student()] * students)
     new = StackedHaoCNN([hao_student()] * students)
-    return (median_time(lambda: _epoch(old, x, y, t, alphas), repeats),
-            median_time(lambda: _epoch(new, x, y, t, alphas), repeats))
+    return (median_seconds(lambda: _epoch(old, x, y, t, alphas), repeats),
+            median_seconds(lambda: _epoch(new, x, y, t, alphas), repeats))
 
 
 def adam_variants(repeats: int, steps: int = 300, students: int = 12) -> tuple[float, float]:
@@ -88,8 +88,8 @@ def adam_variants(repeats: int, steps: int = 300, students: int = 12) -> tuple[f
         for _ in range(steps):
             opt.step()
 
-    return (median_time(lambda: run(foreach=True), repeats),
-            median_time(lambda: run(fused=True), repeats))
+    return (median_seconds(lambda: run(foreach=True), repeats),
+            median_seconds(lambda: run(fused=True), repeats))
 
 
 def stacked_vs_loop(repeats: int, n: int = 1024, students: int = 11) -> tuple[float, float]:
@@ -106,7 +106,7 @@ def stacked_vs_loop(repeats: int, n: int = 1024, students: int = 11) -> tuple[fl
             distil_stack(StackedHaoCNN([hao_student()]), x, y, t, [a], 3.0, 1, 32, 1e-3, 0,
                          desc="")
 
-    return median_time(loop, repeats), median_time(stacked, repeats)
+    return median_seconds(loop, repeats), median_seconds(stacked, repeats)
 
 
 def pool_variants(repeats: int, n: int = 500) -> dict[str, float]:
@@ -122,7 +122,7 @@ def pool_variants(repeats: int, n: int = 500) -> dict[str, float]:
         return torch.maximum(rows, torch.cat([rows[..., 1:, :], rows[..., -1:, :]], dim=-2))
 
     assert torch.equal(nchw(), shifted()) and torch.equal(nchw(), models.max_pool_same(x))
-    return {name: median_time(fn, repeats) for name, fn in
+    return {name: median_seconds(fn, repeats) for name, fn in
             [("NCHW pad + max_pool2d", nchw), ("shifted maxima", shifted),
              ("channels-last (kdlib)", lambda: models.max_pool_same(x))]}
 
@@ -131,12 +131,12 @@ def teacher_with_nchw_pool(repeats: int, n: int = 1000) -> tuple[float, float]:
     """Whole-teacher inference with an NCHW max-pool vs kdlib's channels-last one."""
     x = torch.rand(n, 1, 28, 28)
     teacher = hao_teacher()
-    fast = median_time(lambda: predict(teacher, x), repeats)
+    fast = median_seconds(lambda: predict(teacher, x), repeats)
     kept = models.max_pool_same
     models.max_pool_same = lambda t, pool=2, stride=1: F.max_pool2d(
         F.pad(t, (0, 1, 0, 1), value=-math.inf), 2, 1)
     try:
-        slow = median_time(lambda: predict(teacher, x), repeats)
+        slow = median_seconds(lambda: predict(teacher, x), repeats)
     finally:
         models.max_pool_same = kept
     return slow, fast
@@ -149,8 +149,8 @@ def teacher_once_vs_per_epoch(repeats: int, n: int = 1000, students: int = 11) -
     t = predict(teacher, x)
     alphas = [0.5] * students
     return {
-        "teacher logits, once": median_time(lambda: predict(teacher, x), repeats),
-        "students, one epoch": median_time(
+        "teacher logits, once": median_seconds(lambda: predict(teacher, x), repeats),
+        "students, one epoch": median_seconds(
             lambda: distil_stack(StackedHaoCNN([hao_student()] * students), x, y, t, alphas,
                                  3.0, 1, 32, 1e-3, 0, desc=""), repeats),
     }
@@ -190,7 +190,7 @@ def poster_grid_stacked_vs_loop(repeats: int, n: int = 2048,
             distil_stack(StackedMLP([poster_student()]), x, y, t, [a], temp, 1, 32, 1e-3, 0,
                          desc="")
 
-    return median_time(loop, repeats), median_time(stacked, repeats)
+    return median_seconds(loop, repeats), median_seconds(stacked, repeats)
 
 
 class _Lone(torch.nn.Module):
@@ -221,7 +221,7 @@ def iisc_seeds_batched_vs_loop(repeats: int, n: int = 4096, seeds: int = 3,
             distil_stack(_Lone(iisc_student(hidden)), x, y, t[seed], [0.0], 3.5, 1, 32, 1e-3,
                          seed, desc="")
 
-    return median_time(loop, repeats), median_time(batched, repeats)
+    return median_seconds(loop, repeats), median_seconds(batched, repeats)
 
 
 def main() -> None:

@@ -15,7 +15,6 @@ import argparse
 
 import numpy as np
 import torch
-from timing import median_time  # bench/timing.py
 from torch.utils.flop_counter import FlopCounterMode
 
 from kdlib import distiller  # kdlib first: it quiets TensorFlow before Keras loads
@@ -27,6 +26,7 @@ from kdlib.models import (
     keras_hao_student,
     keras_hao_teacher,
 )
+from kdlib.timing import median_seconds
 from kdlib.train import adam, distil_stack, predict
 
 ALPHAS = [round(0.1 * i, 1) for i in range(11)] + [1.0]  # the last one: the scratch student
@@ -43,7 +43,7 @@ def student_flops_per_image() -> float:
 def matmul_peak(repeats: int) -> float:
     """Measured fp32 matrix-multiply GFLOP/s of this machine (2048 x 2048)."""
     a, b = torch.rand(2048, 2048), torch.rand(2048, 2048)
-    return 2 * 2048**3 / median_time(lambda: a @ b, repeats * 3) / 1e9
+    return 2 * 2048**3 / median_seconds(lambda: a @ b, repeats * 3) / 1e9
 
 
 def main() -> None:
@@ -81,9 +81,9 @@ def main() -> None:
         stack = StackedHaoCNN([hao_student()] * len(ALPHAS))
         distil_stack(stack, x, y, t, ALPHAS, 3.0, 1, 32, 1e-3, 0, desc="")
 
-    times = {"(a) Keras Distiller.fit, one alpha after another": median_time(keras_way, r),
-             "(b) plain torch, one alpha after another": median_time(plain_torch, r),
-             "(c) kdlib: teacher once, students stacked": median_time(kdlib_way, r)}
+    times = {"(a) Keras Distiller.fit, one alpha after another": median_seconds(keras_way, r),
+             "(b) plain torch, one alpha after another": median_seconds(plain_torch, r),
+             "(c) kdlib: teacher once, students stacked": median_seconds(kdlib_way, r)}
     flops = student_flops_per_image() * n * len(ALPHAS)
     peak = matmul_peak(r)
     print(f"{n} images, {len(ALPHAS)} students, 1 epoch at batch 32; torch "
@@ -100,7 +100,7 @@ def main() -> None:
     print(f"\nmatrix-multiply peak: {peak:.0f} GFLOP/s; student training step: "
           f"{student_flops_per_image() / 1e6:.2f} MFLOP per image")
     t = predict(teacher, x)
-    students = median_time(lambda: distil_stack(StackedHaoCNN([hao_student()] * len(ALPHAS)),
+    students = median_seconds(lambda: distil_stack(StackedHaoCNN([hao_student()] * len(ALPHAS)),
                                                 x, y, t, ALPHAS, 3.0, 1, 32, 1e-3, 0, desc=""),
                            r)
     per_seed = students / n * 10_000 * 1000 / 3600

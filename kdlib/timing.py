@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-__all__ = ["cost", "flops", "per_call_seconds", "per_sample_seconds"]
+__all__ = ["cost", "flops", "median_seconds", "per_call_seconds", "per_sample_seconds"]
 
 
 def flops(model: nn.Module, x: torch.Tensor) -> int:
@@ -38,28 +38,33 @@ def cost(models: dict[str, nn.Module], sample: torch.Tensor) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    """Median wall time of ``fn`` over ``repeats`` timed calls, after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def per_call_seconds(calls: dict[str, Callable[[], object]], rounds: int, repeats: int,
                      warmup: int = 5) -> pd.DataFrame:
     """Seconds per call of each function: one row per (round, name).
 
-    Every round calls each function ``warmup`` times untimed, then ``repeats`` times timed,
-    and records the median. The order rotates from round to round, so no function always
-    runs right after the same other one.
+    Every round takes each function's :func:`median_seconds` (``warmup`` untimed calls, then
+    ``repeats`` timed ones). The order rotates from round to round, so no function always runs
+    right after the same other one.
     """
     names = list(calls)
     rows = []
     for r in range(rounds):
         k = r % len(names)
         for name in names[k:] + names[:k]:
-            fn = calls[name]
-            for _ in range(warmup):
-                fn()
-            times = []
-            for _ in range(repeats):
-                start = time.perf_counter()
-                fn()
-                times.append(time.perf_counter() - start)
-            rows.append({"round": r, "model": name, "seconds": statistics.median(times)})
+            rows.append({"round": r, "model": name,
+                         "seconds": median_seconds(calls[name], repeats, warmup)})
     return pd.DataFrame(rows).sort_values(["round", "model"], ignore_index=True)
 
 
