@@ -71,6 +71,9 @@ def test_quick_book_builds_with_figures_and_tables(tmp_path, monkeypatch):
     assert html.count("<img") >= 5 and html.count("<table") >= 4  # accuracy, ratios, lemmas
     assert "Profile <strong>quick</strong>" in html and "fewer FLOPs" in html
     assert "Not in this chapter yet" in html  # the CIFAR-10 half's marked place
+    # MathJax is served from the book itself, so equations render offline
+    assert 'src="../_static/mathjax/tex-chtml.js"' in html and "cdn.jsdelivr" not in html
+    assert (root / "_build" / "html" / "_static" / "mathjax" / "tex-chtml.js").is_file()
 
 
 @pytest.mark.integration
