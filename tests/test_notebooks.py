@@ -8,11 +8,12 @@ import nbformat
 import papermill
 import pytest
 
-from kdlib import book
+from kdlib import book, scorecard
 from kdlib.experiments import alpha, iisc, poster
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMAS = {"alpha": alpha.SCHEMA, "iisc": iisc.SCHEMA, "poster": poster.SCHEMA}
+SCHEMAS = {"alpha": alpha.SCHEMA, "iisc": iisc.SCHEMA, "poster": poster.SCHEMA,
+           "scorecard": scorecard.SCHEMA}
 
 
 def _copy_book(dst: Path) -> Path:
@@ -74,6 +75,10 @@ def test_quick_book_builds_with_figures_and_tables(tmp_path, monkeypatch):
     # MathJax is served from the book itself, so equations render offline
     assert 'src="../_static/mathjax/tex-chtml.js"' in html and "cdn.jsdelivr" not in html
     assert (root / "_build" / "html" / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    html = (root / "_build" / "html" / "book" / "scorecard.html").read_text()
+    for chapter in ("alpha", "poster", "iisc"):  # each chapter's claims, linked
+        assert f'href="{chapter}.html"' in html
+    assert "Profile <strong>quick</strong>" in html and html.count("<table") >= 3
 
 
 @pytest.mark.integration
