@@ -1,12 +1,15 @@
 # kd-report: two commands on a fresh machine (Python 3.11, root, ../shared beside the clone).
-#   make book   set up, execute every chapter with papermill, build the HTML book
+#   make book   set up, execute every chapter with papermill, build the HTML book and the PDF
 #   make test   set up, lint, run the unit and integration tests
 PYTHON ?= python3
 PROFILE ?= default
 VENV := .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-FASHION := /usr/share/datasets/fashion-mnist
+# Debian packages: Fashion-MNIST, and TeX for the PDF (Sphinx's LaTeX with xelatex; poppler's
+# pdftotext lets the tests read the PDF back).
+DEBS := dataset-fashion-mnist texlive-latex-recommended texlive-latex-extra \
+	texlive-fonts-recommended texlive-xetex latexmk fonts-freefont-otf tex-gyre poppler-utils
 
 # Measured on the 2-core build machines: keeping freed memory mapped (no mmap, no trimming)
 # avoids re-faulting big buffers every step; see bench/.
@@ -14,16 +17,16 @@ export MALLOC_MMAP_MAX_ := 0
 export MALLOC_TRIM_THRESHOLD_ := 17179869184
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: book test setup lint clean
+.PHONY: book test setup debian lint clean
 
 book: setup
-	$(PY) -m kdlib.book --profile $(PROFILE)
+	$(PY) -m kdlib.book --profile $(PROFILE) --pdf
 
 test: setup
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 
-setup: $(VENV)/.installed $(FASHION)
+setup: $(VENV)/.installed debian
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,9 +34,12 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
-$(FASHION):
-	$(SUDO) apt-get update -qq
-	$(SUDO) apt-get install -y -qq dataset-fashion-mnist
+debian:  # installs only what is missing (one apt-get update, then one install)
+	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
 
 lint: setup
 	$(PY) -m ruff check .

@@ -1,6 +1,6 @@
 """Build the book: execute every chapter with papermill into ``book/``, then Jupyter Book.
 
-    python -m kdlib.book [--profile default] [--only alpha] [--no-build]
+    python -m kdlib.book [--profile default] [--only alpha] [--no-build] [--pdf]
 
 A chapter that raises stops the build with one line naming the notebook and the cell; its
 executed copy is never left in ``book/`` (papermill writes to a temporary file that is renamed
@@ -68,12 +68,21 @@ def build_html(root: Path = ROOT) -> Path:
     return root / "_build" / "html" / "index.html"
 
 
+def build_pdf(root: Path = ROOT) -> Path:
+    """Run Jupyter Book's LaTeX builder (xelatex, via latexmk); return the PDF's path."""
+    shutil.rmtree(root / "_build" / ".doctrees", ignore_errors=True)
+    jb = Path(sys.executable).with_name("jupyter-book")
+    subprocess.run([str(jb), "build", str(root), "--builder", "pdflatex"], check=True, cwd=root)
+    return root / "_build" / "latex" / "kd-report.pdf"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: execute the chapters, build the HTML, print where it is."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="default", choices=PROFILES)
     ap.add_argument("--only", nargs="*", help="chapters to execute (default: all)")
     ap.add_argument("--no-build", action="store_true", help="execute only; skip Jupyter Book")
+    ap.add_argument("--pdf", action="store_true", help="also build the PDF (LaTeX builder)")
     args = ap.parse_args(argv)
     names = args.only or chapters()
     for name in names:
@@ -91,6 +100,12 @@ def main(argv: list[str] | None = None) -> int:
         print("error: jupyter-book build failed (see the warnings above)", file=sys.stderr)
         return 1
     print(index)
+    if args.pdf:
+        try:
+            print(build_pdf())
+        except subprocess.CalledProcessError:
+            print("error: the PDF build failed (see _build/latex/kd-report.log)", file=sys.stderr)
+            return 1
     return 0
 
 

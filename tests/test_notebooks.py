@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import nbformat
@@ -79,6 +80,14 @@ def test_quick_book_builds_with_figures_and_tables(tmp_path, monkeypatch):
     for chapter in ("alpha", "poster", "iisc"):  # each chapter's claims, linked
         assert f'href="{chapter}.html"' in html
     assert "Profile <strong>quick</strong>" in html and html.count("<table") >= 3
+    pdf = book.build_pdf(root)  # the same book through LaTeX
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    for title in ("The effect of alpha", "Does knowledge distillation really work",
+                  "Exploring knowledge distillation", "Scorecard"):
+        assert title in text, title
+    log = (root / "_build" / "latex" / "kd-report.log").read_text(errors="replace")
+    assert "Missing character" not in log  # every glyph of the text is in the fonts
 
 
 @pytest.mark.integration
