@@ -6,10 +6,11 @@ PROFILE ?= default
 VENV := .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Debian packages: Fashion-MNIST, and TeX for the PDF (Sphinx's LaTeX with xelatex; poppler's
-# pdftotext lets the tests read the PDF back).
+# Debian packages: Fashion-MNIST; TeX for the PDF (Sphinx's LaTeX with xelatex; poppler's
+# pdftotext lets the tests read the PDF back); Chromium for the browser test.
 DEBS := dataset-fashion-mnist texlive-latex-recommended texlive-latex-extra \
-	texlive-fonts-recommended texlive-xetex latexmk fonts-freefont-otf tex-gyre poppler-utils
+	texlive-fonts-recommended texlive-xetex latexmk fonts-freefont-otf tex-gyre poppler-utils \
+	chromium
 
 # Measured on the 2-core build machines: keeping freed memory mapped (no mmap, no trimming)
 # avoids re-faulting big buffers every step; see bench/.

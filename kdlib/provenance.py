@@ -44,7 +44,7 @@ def provenance(chapter: str, params: dict[str, Any], data_digest: str, seconds: 
         "profile": params["profile"],
         "git commit": git_commit(),
         "kdlib source hash": code_hash()[:16],
-        "data digest": data_digest[:16],
+        "data digest (SHA-256 of the files' MD5s)": data_digest,
         "machine": cpu_model(),
         "torch": torch.__version__,
         "compute time of the results (s)": f"{compute_seconds:.1f}",

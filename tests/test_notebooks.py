@@ -9,7 +9,7 @@ import nbformat
 import papermill
 import pytest
 
-from kdlib import book, scorecard
+from kdlib import book, browser, scorecard
 from kdlib.experiments import alpha, iisc, poster
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,8 +23,9 @@ def _copy_book(dst: Path) -> Path:
         shutil.copy(ROOT / name, dst / name)
     shutil.copytree(ROOT / "notebooks", dst / "notebooks")
     (dst / "book").mkdir()
-    for page in (ROOT / "book").glob("*.md"):
-        shutil.copy(page, dst / "book" / page.name)
+    for page in (ROOT / "book").iterdir():  # the pages and the favicon, not executed output
+        if page.suffix in (".md", ".svg"):
+            shutil.copy(page, dst / "book" / page.name)
     return dst
 
 
@@ -81,6 +82,8 @@ def test_quick_book_builds_with_figures_and_tables(tmp_path, monkeypatch):
     for chapter in ("alpha", "poster", "iisc"):  # each chapter's claims, linked
         assert f'href="{chapter}.html"' in html
     assert "Profile <strong>quick</strong>" in html and html.count("<table") >= 3
+    pages, content = browser.book_pages(root)  # every page, in headless Chromium
+    assert browser.check(root / "_build" / "html", pages, content) == []
     pdf = book.build_pdf(root)  # the same book through LaTeX
     text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
                           check=True).stdout

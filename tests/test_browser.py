@@ -1,0 +1,38 @@
+"""The real-browser check finds what it should, on small sites the test writes."""
+
+from pathlib import Path
+
+from PIL import Image
+
+from kdlib import browser
+
+HEAD = '<head><link rel="icon" href="data:,"></head>'  # a sound page names its icon
+GOOD = f"""<html>{HEAD}<body><h1>Good</h1><img src="dot.png">
+<table><tr><td>1</td></tr></table>
+<a href="other.html#part">other</a><a href="#top">top</a></body></html>"""
+OTHER = f"<html>{HEAD}<body><p id='part'>no table, no figure</p></body></html>"
+BROKEN = """<html><body><img src="missing.png"><table><tr><td>1</td></tr></table>
+<span class="math">x^2</span><a href="nowhere.html">gone</a>
+<script>undefinedFunction();</script></body></html>"""
+
+
+def _site(tmp_path: Path) -> Path:
+    Image.new("RGB", (4, 4), "blue").save(tmp_path / "dot.png")
+    for name, text in (("good.html", GOOD), ("other.html", OTHER), ("broken.html", BROKEN)):
+        (tmp_path / name).write_text(text)
+    return tmp_path
+
+
+def test_a_sound_site_has_no_problems(tmp_path):
+    assert browser.check(_site(tmp_path), ["good.html", "other.html"], {"good.html"}) == []
+
+
+def test_a_broken_page_fails_for_each_reason(tmp_path):
+    problems = browser.check(_site(tmp_path), ["broken.html", "other.html"], {"other.html"})
+    text = "\n".join(problems)
+    assert "broken.html: image missing.png did not load" in text
+    assert "broken.html: 1 of 1 equations not rendered" in text
+    assert "broken.html: broken link /nowhere.html (404)" in text
+    assert "broken.html: console:" in text and "undefinedFunction" in text
+    assert "other.html: a chapter page without a table or a figure" in text
+    assert browser.check(_site(tmp_path), ["absent.html"]) == ["absent.html: not found"]
