@@ -139,3 +139,10 @@ def test_chapter_tables_and_text_come_from_the_run(first_run):
         xs = sorted({float(x) for line in fig.axes[0].get_lines() for x in line.get_xdata()})
         assert xs == [float(n) for n in r.params["lemma_ns"]]
     assert "Profile **quick**" in chapter.scale_note(iisc.resolve(TINY))
+
+
+def test_the_text_states_the_tolerances_the_claims_file_uses():
+    acc = {c.tolerance for c in claims.load("002") if c.id.endswith("-accuracy")
+           and c.id.startswith("row")}
+    note = chapter.tolerance_note()
+    assert acc == {0.003} and "within 0.003" in note and "within 25%" in note
