@@ -1,10 +1,12 @@
 """Build the book: execute every chapter with papermill into ``book/``, then Jupyter Book.
 
-    python -m kdlib.book [--profile default] [--only alpha] [--no-build] [--pdf]
+    python -m kdlib.book [--profile default] [--only alpha] [--no-build] [--pdf] [--root .]
 
 A chapter that raises stops the build with one line naming the notebook and the cell; its
 executed copy is never left in ``book/`` (papermill writes to a temporary file that is renamed
-into place only on success), so no partial book looks complete.
+into place only on success). Jupyter Book writes into a staging directory that replaces
+``_build/html`` (or ``_build/latex``) only when the build succeeds, so a failed build leaves
+the last complete book as it was, and never a partial one.
 """
 
 from __future__ import annotations
@@ -59,21 +61,34 @@ def execute(name: str, profile: str, root: Path = ROOT, **parameters: object) ->
     return out
 
 
+def _jupyter_book(root: Path, builder: str, output: str, *options: str) -> Path:
+    """Build from scratch into a staging directory; on success it becomes ``_build/<output>``
+    (the previous build is swapped out, then deleted). Returns ``_build/<output>``."""
+    staging = root / "_build" / f".{output}.staging"
+    final, old = root / "_build" / output, root / "_build" / f".{output}.old"
+    shutil.rmtree(staging, ignore_errors=True)
+    jb = Path(sys.executable).with_name("jupyter-book")
+    try:
+        subprocess.run([str(jb), "build", str(root), "--builder", builder, "--path-output",
+                        str(staging), *options], check=True, cwd=root)
+        shutil.rmtree(old, ignore_errors=True)
+        if final.exists():
+            os.replace(final, old)
+        os.replace(staging / "_build" / output, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
 def build_html(root: Path = ROOT) -> Path:
     """Run Jupyter Book (warnings are errors); return the path of ``index.html``."""
-    shutil.rmtree(root / "_build" / ".doctrees", ignore_errors=True)
-    jb = Path(sys.executable).with_name("jupyter-book")
-    subprocess.run([str(jb), "build", str(root), "--builder", "html", "-W", "-n",
-                    "--keep-going"], check=True, cwd=root)
-    return root / "_build" / "html" / "index.html"
+    return _jupyter_book(root, "html", "html", "-W", "-n", "--keep-going") / "index.html"
 
 
 def build_pdf(root: Path = ROOT) -> Path:
     """Run Jupyter Book's LaTeX builder (xelatex, via latexmk); return the PDF's path."""
-    shutil.rmtree(root / "_build" / ".doctrees", ignore_errors=True)
-    jb = Path(sys.executable).with_name("jupyter-book")
-    subprocess.run([str(jb), "build", str(root), "--builder", "pdflatex"], check=True, cwd=root)
-    return root / "_build" / "latex" / "kd-report.pdf"
+    return _jupyter_book(root, "pdflatex", "latex") / "kd-report.pdf"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,28 +98,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="*", help="chapters to execute (default: all)")
     ap.add_argument("--no-build", action="store_true", help="execute only; skip Jupyter Book")
     ap.add_argument("--pdf", action="store_true", help="also build the PDF (LaTeX builder)")
+    ap.add_argument("--root", type=Path, default=ROOT, help="the book's directory")
     args = ap.parse_args(argv)
-    names = args.only or chapters()
-    for name in names:
+    root = args.root.resolve()
+    kept = "; the book in _build/ was not changed"
+    for name in args.only or chapters(root):
         print(f"executing notebooks/{name}.ipynb (profile {args.profile}) ...", flush=True)
         try:
-            execute(name, args.profile)
+            execute(name, args.profile, root=root)
         except ChapterError as e:
-            print(f"error: {e}", file=sys.stderr)
+            print(f"error: {e}{kept}", file=sys.stderr)
             return 1
     if args.no_build:
         return 0
     try:
-        index = build_html()
+        print(build_html(root))
     except subprocess.CalledProcessError:
-        print("error: jupyter-book build failed (see the warnings above)", file=sys.stderr)
+        print(f"error: jupyter-book build failed (see the warnings above){kept}",
+              file=sys.stderr)
         return 1
-    print(index)
     if args.pdf:
         try:
-            print(build_pdf())
+            print(build_pdf(root))
         except subprocess.CalledProcessError:
-            print("error: the PDF build failed (see _build/latex/kd-report.log)", file=sys.stderr)
+            print(f"error: the PDF build failed (see the LaTeX log above){kept}",
+                  file=sys.stderr)
             return 1
     return 0
 

@@ -7,17 +7,21 @@ and fails with one line naming the parameter and what it accepts.
 
 from __future__ import annotations
 
+import ast
+import difflib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from kdlib.errors import UserError
 
 PROFILES = ("quick", "default", "paper")
 _WORDS = {int: "integer", float: "number", str: "string", bool: "boolean"}
 _ARTICLE = {int: "an", float: "a", str: "a", bool: "a"}
 
 
-class ParamError(ValueError):
+class ParamError(UserError, ValueError):
     """A parameter is unknown, of the wrong type or out of range."""
 
 
@@ -97,6 +101,22 @@ def _fmt(x: float | None) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
+def injected_names(cells: Sequence[str]) -> list[str]:
+    """Names papermill set in the executed ``cells``: those assigned in a cell that starts
+    with papermill's ``# Parameters`` line (the notebook's own parameters cell does not)."""
+    names = []
+    for source in cells:
+        if not isinstance(source, str) or source.split("\n", 1)[0].strip() != "# Parameters":
+            continue
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        names += [t.id for node in tree.body if isinstance(node, ast.Assign)
+                  for t in node.targets if isinstance(t, ast.Name)]
+    return names
+
+
 def _as_list(value: Any, param: Param) -> list[Any]:
     """Lists come from Python, or from papermill as a string like ``"0, 0.5, 1"``."""
     if isinstance(value, list | tuple):
@@ -126,8 +146,10 @@ class Schema:
             raise ParamError(f"profile must be one of {', '.join(PROFILES)}; got {profile!r}")
         unknown = sorted(set(given) - set(self.names()))
         if unknown:
+            close = difflib.get_close_matches(unknown[0], self.names(), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ParamError(
-                f"unknown parameter {unknown[0]!r} for {self.experiment}; "
+                f"unknown parameter {unknown[0]!r} for {self.experiment}{hint}; "
                 f"known: {', '.join(self.names())}"
             )
         out: dict[str, Any] = {"profile": profile}
@@ -137,7 +159,16 @@ class Schema:
         return out
 
     def from_namespace(self, namespace: Mapping[str, Any]) -> dict[str, Any]:
-        """Resolve from a notebook's globals: ``profile`` plus one variable per parameter."""
+        """Resolve from a notebook's globals: ``profile`` plus one variable per parameter.
+
+        In IPython, the names papermill injected (``-p name value``) are read from the
+        executed cells (``In``), so a misspelt or unknown name fails here too, even when a
+        later import has reused the name.
+        """
+        history = namespace.get("In")
+        injected = injected_names(history) if isinstance(history, list) else []
+        self.resolve(namespace.get("profile", "default"),
+                     **{name: None for name in injected if name != "profile"})
         given = {name: namespace.get(name) for name in self.names()}
         return self.resolve(namespace.get("profile", "default"), **given)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import os
 import pickle
 import shutil
@@ -21,8 +22,11 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from kdlib.errors import UserError
 
 __all__ = [
     "DATASETS",
@@ -56,7 +60,7 @@ _IDX_FILES = (
 )
 
 
-class DataError(Exception):
+class DataError(UserError):
     """A data file is missing or corrupt; the message names the file and the fix."""
 
 
@@ -321,6 +325,26 @@ def _concat(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
+class _ArraysOnly(pickle.Unpickler):
+    """An unpickler that rebuilds dicts, lists, strings, numbers and numpy arrays, and refuses
+    every other global: a crafted file cannot run code when read."""
+
+    _ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"),
+                ("numpy.core.multiarray", "_reconstruct"),
+                ("numpy._core.multiarray", "_reconstruct")}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refused to load {module}.{name}")
+        return super().find_class(module, name)
+
+
+def _unpickle(blob: bytes) -> Any:
+    """A CIFAR python-version batch. The archive's MD5 was verified before; the restricted
+    unpickler is a second guard."""
+    return _ArraysOnly(io.BytesIO(blob), encoding="bytes").load()
+
+
 _CIFAR_PY_ROLES = {"train": "train", "test": "test", "test_batch": "test",
                    "batches.meta": "meta", "meta": "meta"}
 
@@ -334,8 +358,7 @@ def _parse_cifar_py(path: Path, label: str) -> tuple[tuple[np.ndarray, ...], lis
                 base = member.name.rsplit("/", 1)[-1]
                 role = "train" if base.startswith("data_batch") else _CIFAR_PY_ROLES.get(base)
                 if role and member.isfile():  # skips e.g. readme.html, file.txt~
-                    # pickle is only used on official archives whose MD5 was verified before.
-                    d = pickle.loads(_member_bytes(tar, member), encoding="bytes")
+                    d = _unpickle(_member_bytes(tar, member))
                     parts[role].append((base, d))
     except (tarfile.TarError, OSError, EOFError, zlib.error, pickle.UnpicklingError) as e:
         raise DataError(f"{path} is not a readable CIFAR tarball ({e}); {_FIX}") from None

@@ -2,10 +2,13 @@
 
 One finished unit of work (a teacher, one seed of a sweep) is one entry, keyed by everything
 that changes its numbers: experiment, unit, resolved parameters, data digest and the hash of
-kdlib's source. A hit loads; a miss computes, then writes atomically (a temporary directory
-renamed into place) under a lock, so a killed run leaves nothing half-written and two
-processes never write the same entry twice. Every file's SHA-256 is recorded and checked on
-load: a damaged entry is reported, never silently used.
+kdlib's source. A hit loads; a miss computes under the entry's lock (another process wanting
+the same entry waits, then loads it), serialises in memory, then writes a temporary directory
+that is renamed into place: a killed run or a full disk leaves nothing half-written, and what
+a killed run left (``.<key>.*``) is deleted the next time that entry is computed. Every
+file's SHA-256 is recorded and checked on load, and tensors load with
+``torch.load(weights_only=True)``: a damaged or crafted entry is reported with its path and
+the fix, never used.
 
 A long unit can also keep a checkpoint beside its future entry (``<key>.partial.pt``, written
 atomically, SHA-256 inside): a killed run resumes from it, and it is deleted once the entry
@@ -20,8 +23,10 @@ import hashlib
 import io
 import json
 import os
+import pickle
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,8 +36,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
+from kdlib.errors import UserError
 from kdlib.metrics import format_ci, mean_ci
 
 __all__ = ["PUBLISHED", "Cache", "CacheError", "Checkpoint", "ci_table", "code_files", "code_hash",
@@ -46,7 +52,7 @@ PUBLISHED = ROOT / "data" / "results"  # committed entries of long runs, looked 
 Entry = dict[str, Any]  # name → pandas.DataFrame or dict of tensors; loaded ones add "meta"
 
 
-class CacheError(RuntimeError):
+class CacheError(UserError, RuntimeError):
     """A cache entry is damaged or the cache directory cannot be written."""
 
 
@@ -119,6 +125,17 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _load_tensors(source: Path | io.BytesIO, path: Path, fix: str) -> Any:
+    """``torch.load`` restricted to tensors and plain containers (``weights_only``): a file
+    that would run code when unpickled is refused, whatever its checksum says."""
+    try:
+        return torch.load(source, weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0]
+        raise CacheError(f"{path} holds more than tensors and was not loaded ({first}); "
+                         f"{fix}") from None
+
+
 @dataclass
 class Checkpoint:
     """The saved state of an unfinished unit: one file, its SHA-256 first, replaced atomically."""
@@ -134,7 +151,8 @@ class Checkpoint:
         if hashlib.sha256(body).hexdigest() != digest:
             raise CacheError(f"damaged checkpoint {self.path} (checksum mismatch); delete it "
                              "to restart that unit from the beginning")
-        return torch.load(io.BytesIO(body), weights_only=True)
+        return _load_tensors(io.BytesIO(body), self.path, "delete it to restart that unit "
+                             "from the beginning")
 
     def save(self, state: dict[str, Any]) -> None:
         """Replace the saved state with ``state`` (a temporary file renamed into place)."""
@@ -215,20 +233,20 @@ class Cache:
         """
         key = self.key(experiment, unit, params, data_digest)
         folder = self.root / experiment / key
+        checkpoint = Checkpoint(folder.with_name(f"{key}.partial.pt"))
         self.used.append(key)
         if (folder / "meta.json").exists():
+            checkpoint.clear()  # left if a run was killed between storing and clearing it
             return self._load(folder)
-        try:
-            folder.parent.mkdir(parents=True, exist_ok=True)
-            lock = FileLock(str(folder) + ".lock")
-            lock.acquire()
-        except OSError as e:
-            raise CacheError(f"cannot write the results cache at {folder.parent}: {e}; "
-                             "set KD_CACHE_DIR to a writable directory") from e
+        lock = self._lock(folder)
         try:
             if (folder / "meta.json").exists():  # another process finished it meanwhile
                 return self._load(folder)
-            checkpoint = Checkpoint(folder.with_name(f"{key}.partial.pt"))
+            for stale in folder.parent.glob(f".{key}.*"):  # temporaries of a killed run
+                if stale.is_dir():
+                    shutil.rmtree(stale, ignore_errors=True)
+                else:
+                    stale.unlink(missing_ok=True)
             entry = compute(checkpoint) if resumable else compute()
             meta = {"experiment": experiment, "unit": unit, "params": params,
                     "data": data_digest, "code": code_hash(f"kdlib.experiments.{experiment}"),
@@ -239,6 +257,28 @@ class Cache:
             return self._load(folder)  # fresh and cached results are the same objects
         finally:
             lock.release()
+
+    def entries(self, experiment: str) -> dict[str, Entry]:
+        """Every finished entry of ``experiment``, by key, each checked against its checksums."""
+        metas = sorted((self.root / experiment).glob("*/meta.json"))
+        return {m.parent.name: self._load(m.parent) for m in metas
+                if not m.parent.name.startswith(".")}
+
+    def _lock(self, folder: Path) -> FileLock:
+        """Hold the entry's lock: one process computes it, the others wait, then load it."""
+        try:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(str(folder) + ".lock")
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                print(f"waiting for another process computing {folder} ...", file=sys.stderr,
+                      flush=True)
+                lock.acquire()
+        except OSError as e:
+            raise CacheError(f"cannot write the results cache at {folder.parent}: {e}; "
+                             "set KD_CACHE_DIR to a writable directory") from e
+        return lock
 
     def publish(self, experiment: str, keys: list[str], to: Path | None = None) -> list[Path]:
         """Copy finished entries to ``to`` (default: the committed results), each atomically."""
@@ -256,28 +296,31 @@ class Cache:
         return out
 
     def _store(self, folder: Path, entry: Entry, meta: dict[str, Any]) -> None:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        """Serialise in memory, write into a temporary directory, rename it into place."""
+        blobs, dtypes = {}, {}
+        for name, value in entry.items():
+            if isinstance(value, pd.DataFrame):
+                blobs[f"{name}.csv"] = value.to_csv(index=False, float_format="%.17g").encode()
+                dtypes[name] = {c: str(t) for c, t in value.dtypes.items()}
+            else:
+                buffer = io.BytesIO()
+                torch.save(value, buffer)
+                blobs[f"{name}.pt"] = buffer.getvalue()
+        files = {f: hashlib.sha256(b).hexdigest() for f, b in blobs.items()}
+        blobs["meta.json"] = json.dumps({**meta, "files": files, "dtypes": dtypes}, indent=1,
+                                        sort_keys=True, default=str).encode()
+        tmp = None
         try:
-            files, dtypes = {}, {}
-            for name, value in entry.items():
-                if isinstance(value, pd.DataFrame):
-                    path = tmp / f"{name}.csv"
-                    value.to_csv(path, index=False, float_format="%.17g")
-                    dtypes[name] = {c: str(t) for c, t in value.dtypes.items()}
-                else:
-                    path = tmp / f"{name}.pt"
-                    torch.save(value, path)
-                files[path.name] = _sha256(path)
-            meta = {**meta, "files": files, "dtypes": dtypes}
-            (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True, default=str))
+            tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+            for filename, blob in blobs.items():  # meta.json last: it marks the entry whole
+                (tmp / filename).write_bytes(blob)
             os.replace(tmp, folder)
         except OSError as e:
-            shutil.rmtree(tmp, ignore_errors=True)
             raise CacheError(f"cannot write the cache entry {folder}: {e}; "
                              "free disk space or set KD_CACHE_DIR to a writable directory") from e
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        finally:
+            if tmp is not None and tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
 
     def _load(self, folder: Path) -> Entry:
         try:
@@ -296,7 +339,8 @@ class Cache:
             if ext == ".csv":
                 entry[name] = pd.read_csv(path).astype(meta["dtypes"][name])
             else:
-                entry[name] = torch.load(path, weights_only=True)
+                entry[name] = _load_tensors(path, path, f"delete {folder} and re-run to "
+                                            "recompute it")
         entry["meta"] = meta  # what made it: parameters, data digest, code hash, commit
         return entry
 

@@ -1,25 +1,33 @@
 """Run one experiment's main sweep outside the book, e.g. at the paper profile.
 
-    python -m kdlib.run alpha --profile paper [-p seeds 1] [--publish]
+    python -m kdlib.run alpha --profile paper [-p seeds 1] [--publish] [--report run.json]
 
 For runs too long for a book build (the paper profile takes hours per seed). Results go to the
 cache (``$KD_CACHE_DIR`` or ``data/cache``); a killed run resumes from its last checkpoint when
 the same command is run again. ``--publish`` then copies the run's finished entries to
 ``data/results/``, which is committed and which the chapter reads, by key: only the code
-that computed them can show them.
+that computed them can show them. ``--report`` writes what the run computed and loaded (the
+entries' keys) and its wall time as JSON. Bad parameters, missing or corrupt data and an
+unwritable or damaged cache end the run with one line naming the fix (exit status 2).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
+import os
 import sys
 import time
+from pathlib import Path
 
 import yaml
 
-from kdlib.config import PROFILES, ParamError
-from kdlib.results import Cache, CacheError
+from kdlib.config import PROFILES
+from kdlib.errors import UserError
+from kdlib.results import Cache
+
+EXPERIMENTS = ("alpha", "iisc", "poster")
 
 __all__ = ["main"]
 
@@ -27,12 +35,13 @@ __all__ = ["main"]
 def main(argv: list[str] | None = None) -> int:
     """Resolve the parameters, run (or resume) the sweep, print the times, maybe publish."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("experiment", choices=["alpha"])
+    ap.add_argument("experiment", choices=EXPERIMENTS)
     ap.add_argument("--profile", default="paper", choices=PROFILES)
     ap.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                     help="a parameter, as papermill's -p (values parsed as YAML)")
     ap.add_argument("--publish", action="store_true",
                     help="copy the finished entries to data/results (to be committed)")
+    ap.add_argument("--report", type=Path, help="write the keys computed and loaded as JSON")
     args = ap.parse_args(argv)
     module = importlib.import_module(f"kdlib.experiments.{args.experiment}")
     try:
@@ -41,12 +50,18 @@ def main(argv: list[str] | None = None) -> int:
         cache = Cache()
         start = time.perf_counter()
         results = module.run(params, cache)
-    except (ParamError, CacheError) as e:  # one line, no traceback: the message says the fix
+    except UserError as e:  # one line, no traceback: the message says the fix
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"{args.experiment} ({args.profile}): wall time {time.perf_counter() - start:,.0f} s; "
+    wall = time.perf_counter() - start
+    print(f"{args.experiment} ({args.profile}): wall time {wall:,.0f} s; "
           f"compute time of the results {results.compute_seconds:,.0f} s; "
           f"{len(cache.computed)} of {len(cache.used)} entries computed now")
+    if args.report:
+        tmp = args.report.with_name(f".{args.report.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"experiment": args.experiment, "computed": cache.computed,
+                                   "used": cache.used, "wall_seconds": wall}, indent=1))
+        os.replace(tmp, args.report)
     if args.publish:
         for path in cache.publish(args.experiment, cache.used):
             print(f"published {path}")
