@@ -18,6 +18,10 @@ Checks (95% Student-t intervals over seeds; differences are paired by seed):
 - ``greater``: ``values(at) - values(than)`` (or ``- threshold``) is significantly above 0
   (*holds*), significantly below (*contradicted*), or neither (*inconclusive*);
 - ``not_greater``: ``values(at)`` is not significantly above 0.
+
+A claim marked ``source_scale`` (an absolute number such as an accuracy) is judged only when
+the evidence's ``at_source_scale(at)`` says the run matches the source's scale; otherwise ours
+is shown with the verdict *not comparable at this scale*.
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ from kdlib.metrics import ci_text, mean_ci
 __all__ = ["Claim", "Evidence", "evaluate", "load", "scorecard"]
 
 CLAIMS_DIR = Path(__file__).resolve().parents[1] / "data" / "claims"
-VERDICTS = ("holds", "contradicted", "inconclusive", "not testable here")
+VERDICTS = ("holds", "contradicted", "inconclusive", "not comparable at this scale",
+            "not testable here")
 CHECKS = ("approx", "at_most", "all_approx", "argmax", "greater", "not_greater")
 
 
@@ -69,6 +74,7 @@ class Claim:
     differ: str = ""
     untestable: str = ""  # why it cannot be tested offline, if so
     digits: int = 3  # decimals of "ours" (0 for counts such as parameters or epochs)
+    source_scale: bool = False  # an absolute value only comparable at the source's scale
 
 
 def load(source: str, directory: Path = CLAIMS_DIR) -> list[Claim]:
@@ -88,6 +94,11 @@ def _judge(claim: Claim, ev: Evidence) -> tuple[str, str]:
     """(ours, verdict) for one claim."""
     if claim.untestable:
         return "—", "not testable here"
+    scaled = getattr(ev, "at_source_scale", None)
+    if claim.source_scale and scaled is not None and not scaled(claim.at):
+        values = ev.values(claim.metric, claim.at)
+        ours = "—" if values is None else ci_text(values, claim.digits)
+        return ours, "not comparable at this scale"
     if claim.check in ("argmax", "all_approx"):
         curve = ev.curve(claim.metric, claim.at)
         if curve is None:
@@ -153,6 +164,9 @@ def evaluate(claims: list[Claim], ev: Evidence) -> pd.DataFrame:
         reported = c.reported if isinstance(c.reported, str) else f"{c.reported:g}"
         if c.untestable:
             note = c.untestable
+        elif verdict == "not comparable at this scale":
+            note = ("An absolute value of a run at the paper's scale; this run is smaller (see "
+                    "the scale note), so only the relative claims are judged.")
         elif ours == "—":
             note = f"this run cannot say: {ev.where(c.at)}"
         else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 import torch
@@ -84,3 +85,10 @@ def per_sample_seconds(models: dict[str, nn.Module], x: torch.Tensor, rounds: in
     table = per_call_seconds({name: call(m) for name, m in models.items()}, rounds, calls,
                              warmup)
     return table.assign(seconds=table["seconds"] / len(x))
+
+
+def machine() -> dict[str, Any]:
+    """What inference times depend on besides the models: CPU, cores, threads, torch."""
+    from kdlib.provenance import cpu_model
+
+    return {"cpu": cpu_model(), "threads": torch.get_num_threads(), "torch": torch.__version__}

@@ -21,6 +21,7 @@ a resumed run is bit-for-bit the uninterrupted one (``tests/test_train.py``).
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -30,8 +31,8 @@ from tqdm import tqdm
 
 from kdlib.losses import kd_loss
 
-__all__ = ["adam", "distil_batched", "distil_stack", "predict", "seed_everything",
-           "train_supervised"]
+__all__ = ["adam", "crop_flip", "distil_batched", "distil_stack", "predict", "seed_everything",
+           "sgd_cosine", "train_augmented", "train_supervised"]
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -190,3 +191,89 @@ def distil_batched(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
             total += loss.detach().double() * idx.shape[1]
         history[epoch - 1] = total / len(x)
     return history
+
+
+def crop_flip(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """The standard CIFAR augmentation of an NCHW batch, per image: a random crop of the
+    zero-padded image (``pad`` pixels each side) and a horizontal flip with probability 1/2.
+    (Slicing image by image is 3x faster here than one gather with index tensors.)"""
+    n, _, h, w = x.shape
+    padded = nn.functional.pad(x, (pad, pad, pad, pad))
+    dy, dx = torch.randint(0, 2 * pad + 1, (2, n), generator=gen).tolist()
+    flip = torch.rand(n, generator=gen) < 0.5
+    out = torch.stack([padded[i, :, a:a + h, b:b + w] for i, (a, b) in enumerate(zip(dy, dx,
+                                                                                 strict=True))])
+    return torch.where(flip[:, None, None, None], out.flip(3), out)
+
+
+def sgd_cosine(params, lr: float, steps: int
+               ) -> tuple[torch.optim.SGD, torch.optim.lr_scheduler.LRScheduler]:
+    """SGD with Nesterov momentum 0.9 and weight decay 5e-4, its learning rate decayed to 0
+    along a cosine over ``steps`` steps: the usual recipe for ResNets on CIFAR."""
+    opt = torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps))
+
+
+def train_augmented(models: dict[str, nn.Module], alphas: dict[str, float], x: torch.Tensor,
+                    y: torch.Tensor, epochs: int, batch_size: int, lr: float, seed: int,
+                    teacher: nn.Module | None = None, temperature: float = 1.0,
+                    desc: str = "training", state: dict[str, Any] | None = None,
+                    on_epoch: Callable[[dict[str, Any]], None] | None = None
+                    ) -> dict[str, float]:
+    """Train several models on the same augmented batches (:func:`crop_flip`), each with its
+    own SGD (:func:`sgd_cosine`) and its own ``alphas[name]``: 1 is cross-entropy alone,
+    below 1 the KD loss against ``teacher``, which sees the same augmented view (its logits
+    are computed on the fly, once per batch, for every model that needs them).
+
+    Returns the seconds each model spent in its own steps, and under ``"teacher"`` those the
+    teacher spent; a model's time alone is its own plus, if it distils, the teacher's.
+    ``on_epoch(state)`` is called after every epoch but the last; a ``state`` from it resumes
+    the run there, bit for bit.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    steps = epochs * -(-len(x) // batch_size)
+    optims = {name: sgd_cosine(m.parameters(), lr, steps) for name, m in models.items()}
+    seconds = dict.fromkeys([*models, "teacher"], 0.0)
+    first = 1
+    if state is not None:
+        for name, m in models.items():
+            m.load_state_dict(state["models"][name])
+            optims[name][0].load_state_dict(state["optimizers"][name])
+            optims[name][1].load_state_dict(state["schedulers"][name])
+        gen.set_state(state["generator"])
+        seconds.update(state["seconds"])
+        first = state["epoch"] + 1
+    distils = teacher is not None and any(a < 1 for a in alphas.values())
+    if teacher is not None:
+        teacher.eval()
+    for epoch in tqdm(range(first, epochs + 1), desc=desc, unit="epoch", mininterval=5,
+                      initial=first - 1, total=epochs):
+        for m in models.values():
+            m.train()
+        for idx in _batches(len(x), batch_size, gen):
+            xb, yb = crop_flip(x[idx], gen), y[idx]
+            soft = None
+            if distils:
+                start = time.perf_counter()
+                with torch.no_grad():
+                    soft = teacher(xb)
+                seconds["teacher"] += time.perf_counter() - start
+            for name, m in models.items():
+                start = time.perf_counter()
+                opt, schedule = optims[name]
+                logits = m(xb)
+                loss = (nn.functional.cross_entropy(logits, yb) if soft is None or
+                        alphas[name] >= 1 else kd_loss(logits, soft, yb, alphas[name],
+                                                       temperature))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                schedule.step()
+                seconds[name] += time.perf_counter() - start
+        if on_epoch is not None and epoch < epochs:
+            on_epoch(copy.deepcopy({
+                "epoch": epoch, "generator": gen.get_state(), "seconds": seconds,
+                "models": {n: m.state_dict() for n, m in models.items()},
+                "optimizers": {n: o.state_dict() for n, (o, _) in optims.items()},
+                "schedulers": {n: s.state_dict() for n, (_, s) in optims.items()}}))
+    return seconds

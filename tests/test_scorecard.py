@@ -25,16 +25,16 @@ def _claims_dir(tmp_path):
 def test_claims_are_judged_by_the_chapters_run_and_counted(tmp_path, monkeypatch):
     tiny = iisc.resolve({"profile": "quick", "n_train": 300, "rows": [1], "seeds": 2,
                          "rounds": 2, "latency_calls": 2, "throughput_batch": 8,
-                         "train_steps": 1})
+                         "train_steps": 1, "cifar": False})
     monkeypatch.setattr(iisc, "resolve", lambda _ns: tiny)
     d = _claims_dir(tmp_path)
     table = scorecard.judge("quick", Cache(tmp_path / "cache"), d)
     assert list(table["claim"]) == ["teacher", "far"]
     assert list(table["verdict"]) == ["contradicted", "not testable here"]  # 300 images: > 0.51
     text = scorecard.summary(table, d)
-    assert "| 002 | A paper | [iisc](iisc) | 0 | 1 | 0 | 1 | 2 |" in text
-    assert "| 009 | Later | no chapter yet | — | — | — | — | 1 |" in text
-    assert "| **all** | | | **0** | **1** | **0** | **1** | **2** |" in text
+    assert "| 002 | A paper | [iisc](iisc) | 0 | 1 | 0 | 0 | 1 | 2 |" in text
+    assert "| 009 | Later | no chapter yet | — | — | — | — | — | 1 |" in text
+    assert "| **all** | | | **0** | **1** | **0** | **0** | **1** | **2** |" in text
     why = scorecard.not_testable(table)
     assert list(why["why"]) == ["no data offline"]
 

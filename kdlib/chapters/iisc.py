@@ -401,7 +401,7 @@ def tolerance_note() -> str:
 def _inference_summary(r: Results, claims_table: pd.DataFrame) -> str:
     """The inference-time paragraph of the discussion, from the ratio claims' verdicts."""
     verdict = dict(zip(claims_table["claim"], claims_table["verdict"], strict=True))
-    ratio_rows = [c for c in verdict if c.endswith("-inference-ratio")]
+    ratio_rows = [c for c in verdict if c.startswith("row") and c.endswith("-inference-ratio")]
     held = sum(verdict[c] == "holds" for c in ratio_rows)
     small = min(int(m.split()[1]) for m in r.cost["model"] if m != "teacher")
     met = [kind for kind, claim in (("at batch 1", "aim-latency"), ("in batches", "aim-throughput"))
@@ -452,5 +452,7 @@ def discussion(r: Results, claims_table: pd.DataFrame) -> str:
            if verdict.get("bayes-risk-less") != "holds" else "")
         + f"\n\n**Scorecard.** {counts.get('holds', 0)} claims hold, "
         f"{counts.get('contradicted', 0)} are contradicted, "
-        f"{counts.get('inconclusive', 0)} are inconclusive and "
-        f"{counts.get('not testable here', 0)} cannot be tested here.")
+        f"{counts.get('inconclusive', 0)} are inconclusive, "
+        f"{counts.get('not comparable at this scale', 0)} are absolute numbers of part 2 not "
+        f"comparable at this run's scale, and {counts.get('not testable here', 0)} cannot be "
+        "tested here.")

@@ -1,6 +1,6 @@
 """The 002 IISc term paper, *Exploring Knowledge Distillation*, part 1: MNIST Table 1, the
-inference-time ratios, and Lemmas 1 and 2 checked by simulation. (Part 2, CIFAR-10 Table 2,
-is a later chapter section.)
+inference-time ratios, and Lemmas 1 and 2 checked by simulation. Part 2, CIFAR-10 Table 2, is
+:mod:`kdlib.experiments.iisc_cifar`; its parameters (``cifar_*``) are part of this schema.
 
 MNIST, as the paper describes it: a teacher with two dense hidden layers of 1,200 units trained
 1 epoch at batch 32; students with one dense hidden layer of 50, 300 or 600 units; the nine
@@ -37,9 +37,11 @@ from torch import nn
 
 from kdlib import data, lemmas, metrics, timing
 from kdlib.config import PROFILES, Param, Schema
+from kdlib.experiments import iisc_cifar
 from kdlib.losses import kd_loss
 from kdlib.models import BatchedMLP, iisc_student, iisc_teacher, keras_mlp
 from kdlib.results import Cache
+from kdlib.timing import machine
 from kdlib.train import adam, distil_batched, predict, train_supervised
 
 __all__ = ["SCHEMA", "TABLE1", "TEACHER_HIDDEN", "Results", "comparison_params", "machine",
@@ -109,6 +111,7 @@ SCHEMA = Schema("iisc", (
           _sizes("teacher_draws"), low=1, high=10000),
     Param("lemma_population", int, "Monte Carlo points for the population quantities.",
           _sizes("population_n"), low=1000, high=10_000_000),
+    *iisc_cifar.PARAMS,
 ))
 
 
@@ -118,13 +121,6 @@ def resolve(namespace: dict[str, Any]) -> dict[str, Any]:
     p["rows"] = sorted(set(p["rows"]))
     p["lemma_ns"] = sorted(set(p["lemma_ns"]))
     return p
-
-
-def machine() -> dict[str, Any]:
-    """What inference times depend on besides the models: CPU, cores, threads, torch."""
-    from kdlib.provenance import cpu_model
-
-    return {"cpu": cpu_model(), "threads": torch.get_num_threads(), "torch": torch.__version__}
 
 
 @dataclass
@@ -293,12 +289,14 @@ class Results:
     machine: dict[str, Any]
     data_digest: str
     seconds: float
+    cifar: iisc_cifar.Part2 | None = None  # part 2, if run
 
     @property
     def compute_seconds(self) -> float:
         """Training time of the teachers and students (cached or not)."""
         t = self.teachers[["train_seconds", "logit_seconds"]].to_numpy().sum()
-        return float(t + self.students.groupby("row")["seconds"].first().sum())
+        part2 = self.cifar.compute_seconds if self.cifar is not None else 0.0
+        return float(t + self.students.groupby("row")["seconds"].first().sum() + part2)
 
     def training_seconds(self) -> pd.DataFrame:
         """A lone student's training time per row and timing round: the median step time times
@@ -319,8 +317,15 @@ class Results:
         return None if rows.empty else rows[metric].to_numpy(dtype=float)
 
     # -- evidence for kdlib.claims ------------------------------------------------------------
+    def at_source_scale(self, at: dict[str, Any]) -> bool:
+        """Whether the claim at ``at`` is judged on a run at the paper's scale (part 1 runs at
+        its scale; part 2 only at full width on the full data)."""
+        return self.cifar.at_source_scale() if at.get("table") == 2 and self.cifar else True
+
     def where(self, at: dict[str, Any]) -> str:
         """Where a claim is evaluated, in words."""
+        if at.get("table") == 2:
+            return self.cifar.where(at) if self.cifar is not None else "part 2 not run"
         if "row" in at:
             c = TABLE1.loc[at["row"]]
             return (f"row {at['row']}: {c['hidden']:.0f} units, T = {c['temperature']:g}, "
@@ -338,12 +343,16 @@ class Results:
     def curve(self, metric: str, at: dict[str, Any]) -> pd.DataFrame | None:
         """``metric`` per Table 1 row (index) and seed (columns); ``train_speed`` (1 / training
         seconds) per row and timing round."""
+        if metric.startswith("cifar_"):
+            return None if self.cifar is None else self.cifar.curve(metric, at)
         if metric == "train_speed":
             return None if self.training.empty else 1.0 / self.training_seconds().T
         return self.students.pivot(index="row", columns="seed", values=metric)
 
     def values(self, metric: str, at: dict[str, Any]) -> np.ndarray | None:
         """One value per seed (per timing round for ratios) of ``metric`` where ``at`` says."""
+        if metric.startswith("cifar_"):
+            return None if self.cifar is None else self.cifar.values(metric, at)
         if metric == "teacher_acc":
             return self.teachers.sort_values("seed")["test_acc"].to_numpy(dtype=float)
         if metric in ("test_acc", "agreement"):
@@ -434,15 +443,18 @@ def run(p: dict[str, Any], cache: Cache | None = None, timings: bool = True,
         lp = {k: p[k] for k in p if k.startswith("lemma_")}
         sims = cache.get_or_compute("iisc", "lemmas", {**lp, "profile": p["profile"]}, "none",
                                     lambda: _lemma_unit(p))
+    part2 = iisc_cifar.run(p, cache) if p["cifar"] else None
     return Results(params=p, teachers=pd.concat([t["teacher"] for t in teachers],
                                                 ignore_index=True), students=table,
                    cost=timed["cost"], latency=timed["latency"],
                    throughput=timed["throughput"], training=timed["training"],
                    lemma1=sims["lemma1"], overlap=sims["overlap"], lemma2=sims["lemma2"],
-                   machine=here, data_digest=ds.digest, seconds=time.perf_counter() - start)
+                   machine=here, data_digest=ds.digest, seconds=time.perf_counter() - start,
+                   cifar=part2)
 
 
 def comparison_params(p: dict[str, Any], framework: str) -> dict[str, Any]:
     """A small configuration run in both frameworks: 2,000 images, the rows of the three
     student sizes (1, 7 and 9), no timings or lemmas."""
-    return {**p, "framework": framework, "n_train": min(p["n_train"], 2000), "rows": [1, 7, 9]}
+    return {**p, "framework": framework, "n_train": min(p["n_train"], 2000), "rows": [1, 7, 9],
+            "cifar": False}

@@ -1,0 +1,114 @@
+"""The IISc chapter, part 2 (CIFAR-10 Table 2): augmentation, the shared training loop, a tiny
+run on the real CIFAR-10 with its claims, and the chapter's tables."""
+
+import pandas as pd
+import pytest
+import torch
+
+from kdlib import claims
+from kdlib.chapters import iisc_cifar as chapter
+from kdlib.experiments import iisc, iisc_cifar
+from kdlib.resnet import resnet
+from kdlib.results import Cache
+from kdlib.train import crop_flip, train_augmented
+
+TINY = {"cifar_n_train": 256, "cifar_reduced_per_class": 8, "cifar_n_test": 200,
+        "cifar_width": 1 / 32, "cifar_batch_size": 64, "cifar_seeds": 2, "cifar_rounds": 2,
+        "cifar_latency_calls": 1, "cifar_throughput_batch": 4, "cifar_timing_width": 1 / 32}
+
+
+def test_crop_flip_gives_each_image_a_shifted_window_maybe_mirrored():
+    x = torch.rand(16, 3, 32, 32)
+    out = crop_flip(x, torch.Generator().manual_seed(0))
+    padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
+    for i in range(16):
+        windows = [padded[i, :, a:a + 32, b:b + 32] for a in range(9) for b in range(9)]
+        assert any(torch.equal(out[i], w) or torch.equal(out[i], w.flip(2)) for w in windows)
+    again = crop_flip(x, torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)  # seeded
+    assert not torch.equal(out, x)
+
+
+def _models():
+    torch.manual_seed(0)
+    return {"a": resnet([1, 1, 0, 0], width_multiplier=1 / 32),
+            "b": resnet([1, 1, 0, 0], width_multiplier=1 / 32, stem_stride=2)}
+
+
+def test_a_resumed_augmented_run_equals_an_uninterrupted_one():
+    x, y = torch.rand(96, 3, 32, 32), torch.randint(0, 10, (96,))
+    torch.manual_seed(1)
+    teacher = resnet([1, 0, 0, 0], width_multiplier=1 / 32)
+    alphas = {"a": 0.5, "b": 1.0}
+    whole, states = _models(), []
+    secs = train_augmented(whole, alphas, x, y, 2, 32, 0.05, 3, teacher=teacher,
+                           on_epoch=states.append)
+    assert secs["teacher"] > 0 and set(secs) == {"a", "b", "teacher"}
+    resumed = _models()
+    train_augmented(resumed, alphas, x, y, 2, 32, 0.05, 3, teacher=teacher, state=states[0])
+    for name in whole:
+        for (k, v), w in zip(whole[name].state_dict().items(),
+                             resumed[name].state_dict().values(), strict=True):
+            assert torch.equal(v, w), (name, k)
+
+
+@pytest.fixture(scope="module")
+def part2(tmp_path_factory):
+    p = iisc.SCHEMA.resolve("quick", **TINY)
+    return iisc_cifar.run(p, Cache(tmp_path_factory.mktemp("cache")))
+
+
+def test_every_row_of_table2_is_run_over_seeds(part2):
+    s = part2.students
+    assert sorted(s["row"].unique()) == list(range(1, 11)) and len(s) == 2 * 10
+    assert s["test_acc"].between(0, 1).all() and (s["train_seconds"] >= s["own_seconds"]).all()
+    distils = s["row"].isin([1, 2, 3, 4, 5, 6, 8, 10])  # they pay for the teacher's passes
+    assert (s.loc[distils, "train_seconds"] > s.loc[distils, "own_seconds"]).all()
+    assert (s.loc[~distils, "train_seconds"] == s.loc[~distils, "own_seconds"]).all()
+    assert set(part2.cost["model"]) == {"teacher", *(iisc_cifar._arch(r) for r in range(1, 11))}
+    assert part2.ratios().shape == (2, 6)  # rounds x the six distinct student networks
+    assert not part2.at_source_scale()
+
+
+def test_claims_of_table2_get_verdicts_and_absolute_accuracies_are_not_compared(part2):
+    class Ev:  # part 2 alone, as iisc.Results routes its claims
+        def values(self, m, at):
+            return part2.values(m, at)
+
+        def curve(self, m, at):
+            return part2.curve(m, at)
+
+        def where(self, at):
+            return part2.where(at)
+
+        def at_source_scale(self, at):
+            return part2.at_source_scale()
+
+    found = [c for c in claims.load("002") if c.id.startswith("t2-")]
+    table = claims.evaluate(found, Ev()).set_index("claim")
+    assert set(table["verdict"]) <= set(claims.VERDICTS)
+    accuracy = table[table.index.str.endswith("-accuracy")]
+    assert len(accuracy) == 9 and (accuracy["verdict"] == "not comparable at this scale").all()
+    assert table.loc["t2-row1-training-time", "verdict"] == "not testable here"
+    assert table.loc["t2-kd-helps-reduced", "verdict"] in ("holds", "contradicted",
+                                                           "inconclusive")
+
+
+def test_table2_claims_carry_the_papers_numbers():
+    raw = {c.id: c for c in claims.load("002")}
+    for row, paper in iisc_cifar.TABLE2.dropna().iterrows():
+        assert raw[f"t2-row{row}-accuracy"].reported == paper["accuracy"]
+        assert raw[f"t2-row{row}-inference-ratio"].reported == paper["inference_ratio"]
+        if row > 1:
+            assert raw[f"t2-row{row}-training-time"].reported == pytest.approx(
+                paper["train_seconds"] / 400, rel=1e-3)
+
+
+def test_chapter_tables_and_text_come_from_the_run(part2):
+    t = chapter.table2(part2)
+    assert list(t.index) == list(range(1, 11)) and t.loc[5, "accuracy (paper)"] == "0.776"
+    assert "width multiplier 0.03125" in chapter.scale_note(part2.params)
+    text = chapter.discussion(part2, pd.DataFrame({"claim": ["t2-x"], "verdict": ["holds"]}))
+    assert "Of part 2's 1 claims, 1 hold" in text
+    assert chapter.tradeoff_figure(part2) is not None
+    assert chapter.teacher_text(None) == chapter.NOT_RUN
