@@ -324,7 +324,7 @@ def test_a_corrupt_data_file_never_reaches_training(tmp_path, damage):
     else:
         pixels = bytearray(gzip.decompress(path.read_bytes()))
         pixels[len(pixels) // 2] ^= 0x01
-        path.write_bytes(gzip.compress(bytes(pixels)))
+        path.write_bytes(gzip.compress(bytes(pixels), compresslevel=1))
     cache = tmp_path / "cache"
     done = _sweep(cache, "-p", "data_dir", str(mnist))
     assert done.code == 2
