@@ -23,16 +23,18 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
 from kdlib.losses import kd_loss
 
-__all__ = ["adam", "crop_flip", "distil_batched", "distil_stack", "predict", "seed_everything",
-           "sgd_cosine", "train_augmented", "train_supervised"]
+__all__ = ["Recipe", "adam", "crop_flip", "distil_batched", "distil_stack", "mixup", "predict",
+           "seed_everything", "sgd_cosine", "train_augmented", "train_supervised"]
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -206,6 +208,40 @@ def crop_flip(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tens
     return torch.where(flip[:, None, None, None], out.flip(3), out)
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """How one model of :func:`train_augmented` learns: ``alpha`` weights the cross-entropy
+    (1: labels only; 0: KL to the teacher only, Beyer et al.'s function matching), at
+    ``temperature``; ``optimizer`` "sgd" (Nesterov momentum 0.9, weight decay 5e-4) or "adam"
+    (torch's defaults), at learning rate ``lr`` decayed to 0 along a cosine."""
+
+    alpha: float = 1.0
+    temperature: float = 1.0
+    lr: float = 0.05
+    optimizer: str = "sgd"
+
+
+def _optimiser(params, recipe: Recipe, steps: int
+               ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    if recipe.optimizer == "adam":
+        opt: torch.optim.Optimizer = torch.optim.Adam(params, lr=recipe.lr)
+        return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps))
+    if recipe.optimizer != "sgd":
+        raise ValueError(f"optimizer must be one of sgd, adam; got {recipe.optimizer!r}")
+    return sgd_cosine(params, recipe.lr, steps)
+
+
+def mixup(x: torch.Tensor, gen: torch.Generator, concentration: float) -> torch.Tensor:
+    """Mixup of a batch with a shuffled copy of itself: ``l * x + (1 - l) * x[perm]``, one
+    ``l ~ Beta(concentration, concentration)`` per batch, drawn from ``gen``. Labels are not
+    mixed: it is meant for function matching, where the targets are the teacher's outputs on
+    the mixed images."""
+    seed = int(torch.randint(0, 2**62, (1,), generator=gen))
+    lam = float(np.random.default_rng(seed).beta(concentration, concentration))
+    perm = torch.randperm(len(x), generator=gen)
+    return lam * x + (1 - lam) * x[perm]
+
+
 def sgd_cosine(params, lr: float, steps: int
                ) -> tuple[torch.optim.SGD, torch.optim.lr_scheduler.LRScheduler]:
     """SGD with Nesterov momentum 0.9 and weight decay 5e-4, its learning rate decayed to 0
@@ -214,25 +250,29 @@ def sgd_cosine(params, lr: float, steps: int
     return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps))
 
 
-def train_augmented(models: dict[str, nn.Module], alphas: dict[str, float], x: torch.Tensor,
-                    y: torch.Tensor, epochs: int, batch_size: int, lr: float, seed: int,
-                    teacher: nn.Module | None = None, temperature: float = 1.0,
+def train_augmented(models: dict[str, nn.Module], recipes: dict[str, Recipe], x: torch.Tensor,
+                    y: torch.Tensor, epochs: int, batch_size: int, seed: int,
+                    teacher: nn.Module | None = None, mixup_concentration: float = 0.0,
                     desc: str = "training", state: dict[str, Any] | None = None,
-                    on_epoch: Callable[[dict[str, Any]], None] | None = None
-                    ) -> dict[str, float]:
-    """Train several models on the same augmented batches (:func:`crop_flip`), each with its
-    own SGD (:func:`sgd_cosine`) and its own ``alphas[name]``: 1 is cross-entropy alone,
-    below 1 the KD loss against ``teacher``, which sees the same augmented view (its logits
-    are computed on the fly, once per batch, for every model that needs them).
+                    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+                    after_epoch: Callable[[int], bool] | None = None) -> dict[str, float]:
+    """Train several models on the same augmented batches (:func:`crop_flip`, then
+    :func:`mixup` if ``mixup_concentration`` > 0), each by its own :class:`Recipe`. The
+    teacher sees exactly the view the students see: its logits are computed on the fly, once
+    per batch, for every model that distils (``alpha`` < 1).
 
     Returns the seconds each model spent in its own steps, and under ``"teacher"`` those the
     teacher spent; a model's time alone is its own plus, if it distils, the teacher's.
     ``on_epoch(state)`` is called after every epoch but the last; a ``state`` from it resumes
-    the run there, bit for bit.
+    the run there, bit for bit. ``after_epoch(epoch)`` is called after every epoch (to record
+    curves); if it returns true, training ends there (early stopping).
     """
+    if mixup_concentration > 0 and any(r.alpha > 0 for r in recipes.values()):
+        raise ValueError("mixup needs alpha = 0 for every model (labels are not mixed)")
     gen = torch.Generator().manual_seed(seed)
     steps = epochs * -(-len(x) // batch_size)
-    optims = {name: sgd_cosine(m.parameters(), lr, steps) for name, m in models.items()}
+    optims = {name: _optimiser(m.parameters(), recipes[name], steps)
+              for name, m in models.items()}
     seconds = dict.fromkeys([*models, "teacher"], 0.0)
     first = 1
     if state is not None:
@@ -243,7 +283,7 @@ def train_augmented(models: dict[str, nn.Module], alphas: dict[str, float], x: t
         gen.set_state(state["generator"])
         seconds.update(state["seconds"])
         first = state["epoch"] + 1
-    distils = teacher is not None and any(a < 1 for a in alphas.values())
+    distils = teacher is not None and any(r.alpha < 1 for r in recipes.values())
     if teacher is not None:
         teacher.eval()
     for epoch in tqdm(range(first, epochs + 1), desc=desc, unit="epoch", mininterval=5,
@@ -252,6 +292,8 @@ def train_augmented(models: dict[str, nn.Module], alphas: dict[str, float], x: t
             m.train()
         for idx in _batches(len(x), batch_size, gen):
             xb, yb = crop_flip(x[idx], gen), y[idx]
+            if mixup_concentration > 0:
+                xb = mixup(xb, gen, mixup_concentration)
             soft = None
             if distils:
                 start = time.perf_counter()
@@ -261,15 +303,17 @@ def train_augmented(models: dict[str, nn.Module], alphas: dict[str, float], x: t
             for name, m in models.items():
                 start = time.perf_counter()
                 opt, schedule = optims[name]
+                r = recipes[name]
                 logits = m(xb)
-                loss = (nn.functional.cross_entropy(logits, yb) if soft is None or
-                        alphas[name] >= 1 else kd_loss(logits, soft, yb, alphas[name],
-                                                       temperature))
+                loss = (nn.functional.cross_entropy(logits, yb) if soft is None or r.alpha >= 1
+                        else kd_loss(logits, soft, yb, r.alpha, r.temperature))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 schedule.step()
                 seconds[name] += time.perf_counter() - start
+        if after_epoch is not None and after_epoch(epoch):
+            break
         if on_epoch is not None and epoch < epochs:
             on_epoch(copy.deepcopy({
                 "epoch": epoch, "generator": gen.get_state(), "seconds": seconds,

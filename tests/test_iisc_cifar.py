@@ -10,7 +10,7 @@ from kdlib.chapters import iisc_cifar as chapter
 from kdlib.experiments import iisc, iisc_cifar
 from kdlib.resnet import resnet
 from kdlib.results import Cache
-from kdlib.train import crop_flip, train_augmented
+from kdlib.train import Recipe, crop_flip, mixup, train_augmented
 
 TINY = {"cifar_n_train": 256, "cifar_reduced_per_class": 8, "cifar_n_test": 200,
         "cifar_width": 1 / 32, "cifar_batch_size": 64, "cifar_seeds": 2, "cifar_rounds": 2,
@@ -29,6 +29,26 @@ def test_crop_flip_gives_each_image_a_shifted_window_maybe_mirrored():
     assert not torch.equal(out, x)
 
 
+def test_mixup_blends_each_image_with_another_of_the_batch_by_one_seeded_weight():
+    x = torch.stack([torch.full((3, 4, 4), float(i)) for i in range(8)])
+    out = mixup(x, torch.Generator().manual_seed(1), 0.5)
+    assert torch.equal(out, mixup(x, torch.Generator().manual_seed(1), 0.5))  # seeded
+    values = out[:, 0, 0, 0]
+    assert ((values >= 0) & (values <= 7)).all() and not torch.equal(out, x)
+    assert torch.allclose(values.sum(), x[:, 0, 0, 0].sum())  # a permutation: mass kept
+
+
+def test_mixup_with_labels_is_refused_and_early_stopping_stops():
+    x, y = torch.rand(64, 3, 32, 32), torch.randint(0, 10, (64,))
+    with pytest.raises(ValueError, match="mixup needs alpha = 0"):
+        train_augmented(_models(), {"a": Recipe(0.5), "b": Recipe(0.0)}, x, y, 1, 32, 0,
+                        mixup_concentration=1.0)
+    seen = []
+    train_augmented({"a": _models()["a"]}, {"a": Recipe(1.0)}, x, y, 5, 32, 0,
+                    after_epoch=lambda e: seen.append(e) or e == 2)
+    assert seen == [1, 2]
+
+
 def _models():
     torch.manual_seed(0)
     return {"a": resnet([1, 1, 0, 0], width_multiplier=1 / 32),
@@ -39,13 +59,13 @@ def test_a_resumed_augmented_run_equals_an_uninterrupted_one():
     x, y = torch.rand(96, 3, 32, 32), torch.randint(0, 10, (96,))
     torch.manual_seed(1)
     teacher = resnet([1, 0, 0, 0], width_multiplier=1 / 32)
-    alphas = {"a": 0.5, "b": 1.0}
+    recipes = {"a": Recipe(0.5, 2.0, 0.05), "b": Recipe(1.0, lr=0.01, optimizer="adam")}
     whole, states = _models(), []
-    secs = train_augmented(whole, alphas, x, y, 2, 32, 0.05, 3, teacher=teacher,
+    secs = train_augmented(whole, recipes, x, y, 2, 32, 3, teacher=teacher,
                            on_epoch=states.append)
     assert secs["teacher"] > 0 and set(secs) == {"a", "b", "teacher"}
     resumed = _models()
-    train_augmented(resumed, alphas, x, y, 2, 32, 0.05, 3, teacher=teacher, state=states[0])
+    train_augmented(resumed, recipes, x, y, 2, 32, 3, teacher=teacher, state=states[0])
     for name in whole:
         for (k, v), w in zip(whole[name].state_dict().items(),
                              resumed[name].state_dict().values(), strict=True):

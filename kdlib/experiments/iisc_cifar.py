@@ -38,7 +38,7 @@ from kdlib import data, metrics, timing
 from kdlib.config import Param
 from kdlib.resnet import resnet
 from kdlib.results import Cache, Checkpoint
-from kdlib.train import predict, train_augmented
+from kdlib.train import Recipe, predict, train_augmented
 
 __all__ = ["PARAMS", "TABLE2", "Part2", "run"]
 
@@ -162,10 +162,11 @@ def _teacher_unit(p: dict[str, Any], d: _Data, checkpoint: Checkpoint) -> dict[s
     torch.manual_seed(p["cifar_teacher_seed"])
     model = _teacher(p["cifar_width"])
     state = checkpoint.load()
-    seconds = train_augmented({"teacher": model}, {"teacher": 1.0}, d.x, d.y,
+    recipe = Recipe(alpha=1.0, lr=p["cifar_learning_rate"])
+    seconds = train_augmented({"teacher": model}, {"teacher": recipe}, d.x, d.y,
                               p["cifar_teacher_epochs"], p["cifar_batch_size"],
-                              p["cifar_learning_rate"], p["cifar_teacher_seed"],
-                              desc="CIFAR-10 teacher", state=state, on_epoch=checkpoint.save)
+                              p["cifar_teacher_seed"], desc="CIFAR-10 teacher", state=state,
+                              on_epoch=checkpoint.save)
     logits = predict(model, d.x_test)
     table = pd.DataFrame({"test_acc": [metrics.accuracy(logits, d.y_test)],
                           "train_seconds": [seconds["teacher"]]})
@@ -176,19 +177,18 @@ def _students_unit(p: dict[str, Any], seed: int, train_set: str, d: _Data,
                    teacher: dict[str, Any]) -> dict[str, Any]:
     """One seed's students of one training set, trained together on the same batches."""
     rows = [int(r) for r in TABLE2.index[TABLE2["train_set"] == train_set]]
-    models, alphas = {}, {}
+    models, recipes = {}, {}
     for i, row in enumerate(rows):
         torch.manual_seed(seed * 1000 + i)
         models[str(row)] = _student(p, row)
-        alphas[str(row)] = {"kd": p["cifar_alpha"], "none": 1.0,
-                            "soft": 0.0}[TABLE2.loc[row, "loss"]]
+        alpha = {"kd": p["cifar_alpha"], "none": 1.0, "soft": 0.0}[TABLE2.loc[row, "loss"]]
+        recipes[str(row)] = Recipe(alpha, p["cifar_temperature"], p["cifar_learning_rate"])
     teacher_model = _teacher(p["cifar_width"])
     teacher_model.load_state_dict(teacher["weights"])
     x, y = (d.x, d.y) if train_set == "full" else (d.x_reduced, d.y_reduced)
     epochs = p["cifar_epochs"] if train_set == "full" else p["cifar_reduced_epochs"]
-    seconds = train_augmented(models, alphas, x, y, epochs, p["cifar_batch_size"],
-                              p["cifar_learning_rate"], seed, teacher=teacher_model,
-                              temperature=p["cifar_temperature"],
+    seconds = train_augmented(models, recipes, x, y, epochs, p["cifar_batch_size"], seed,
+                              teacher=teacher_model,
                               desc=f"CIFAR-10 students ({train_set}), seed {seed}")
     t_test = teacher["logits"]["test"]
     out = []
@@ -198,7 +198,8 @@ def _students_unit(p: dict[str, Any], seed: int, train_set: str, d: _Data,
         out.append({"seed": seed, "row": row, "test_acc": metrics.accuracy(logits, d.y_test),
                     "agreement": metrics.agreement(logits, t_test),
                     "kl_to_teacher": metrics.mean_kl(logits, t_test), "own_seconds": own,
-                    "train_seconds": own + (seconds["teacher"] if alphas[str(row)] < 1 else 0)})
+                    "train_seconds": own + (seconds["teacher"] if recipes[str(row)].alpha < 1
+                                            else 0)})
     return {"students": pd.DataFrame(out)}
 
 
