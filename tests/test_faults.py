@@ -7,7 +7,7 @@ fails when the protection it checks is removed: ``python tests/mutants.py`` remo
 at a time in a copy of the repository and runs the matching test.
 
 The sweep is the alpha study at a tiny scale (300 images, 6 seeds of 4 students, 4 epochs):
-six units after its teacher, a few seconds each, run as ``python -m kdlib.run``.
+six units after its teacher, about half a second each here, run as ``python -m kdlib.run``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import ast
 import gzip
 import hashlib
 import io
+import itertools
 import json
 import os
 import pickle
@@ -23,6 +24,7 @@ import random
 import resource
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -46,7 +48,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SWEEP = {"n_train": 300, "n_test": 200, "alphas": "[0, 0.5, 1]", "epochs": 4,
          "snapshots": "[2, 4]", "seeds": 6, "batch_size": 50}
 UNITS = 1 + SWEEP["seeds"]  # the teacher, then one unit per seed
-KILL_WINDOW = 4.0  # seconds after the first finished unit; the other six take longer
 
 
 def _command(*extra: str) -> list[str]:
@@ -166,14 +167,20 @@ def _wait_for(condition: Callable[[], Any], proc: subprocess.Popen, timeout: flo
 
 def test_a_sweep_killed_with_sigkill_resumes_and_recomputes_no_finished_unit(tmp_path,
                                                                               reference):
-    """SIGKILL at a random moment after the first unit is stored (the seed is printed on
-    failure; set KD_FAULT_SEED to repeat it), then the same command again."""
+    """SIGKILL at a random moment after the first unit is stored: once k units are stored
+    (k drawn from 1 to UNITS - 2, so two or more remain), after a random fraction of the time
+    one unit took in the reference run, so inside the next unit or just after it, whatever
+    the machine's speed. The draw's seed is printed on failure; set KD_FAULT_SEED to repeat
+    it. Then the same command again."""
+    stamps = sorted(m.stat().st_mtime for m in reference[0].glob("alpha/*/meta.json"))
+    unit_seconds = statistics.median(b - a for a, b in itertools.pairwise(stamps[1:]))
     seed = int(os.environ.get("KD_FAULT_SEED") or random.SystemRandom().randrange(2**32))
-    delay = random.Random(seed).uniform(0, KILL_WINDOW)
-    why = f"KD_FAULT_SEED={seed}: killed {delay:.2f} s after the first unit was stored"
+    draw = random.Random(seed)
+    stored, delay = draw.randint(1, UNITS - 2), draw.uniform(0, unit_seconds)
+    why = f"KD_FAULT_SEED={seed}: killed {delay:.2f} s after unit {stored} was stored"
     cache = tmp_path / "cache"
     proc = _start(cache)
-    _wait_for(lambda: list(cache.glob("alpha/*/meta.json")), proc, 300)
+    _wait_for(lambda: len(list(cache.glob("alpha/*/meta.json"))) >= stored, proc, 300)
     time.sleep(delay)
     proc.kill()
     proc.communicate()
