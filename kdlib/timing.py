@@ -19,7 +19,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-__all__ = ["cost", "flops", "median_seconds", "per_call_seconds", "per_sample_seconds"]
+__all__ = ["cost", "flops", "machine", "median_seconds", "per_call_seconds", "per_sample_seconds",
+           "ratios"]
 
 
 def flops(model: nn.Module, x: torch.Tensor) -> int:
@@ -92,3 +93,10 @@ def machine() -> dict[str, Any]:
     from kdlib.provenance import cpu_model
 
     return {"cpu": cpu_model(), "threads": torch.get_num_threads(), "torch": torch.__version__}
+
+
+def ratios(table: pd.DataFrame) -> pd.DataFrame:
+    """Teacher time / model time per timing round, from a :func:`per_sample_seconds` table
+    with a ``"teacher"`` model: a row per round, a column per other model."""
+    wide = table.pivot(index="round", columns="model", values="seconds")
+    return wide.drop(columns="teacher").rdiv(wide["teacher"], axis=0)

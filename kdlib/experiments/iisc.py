@@ -308,9 +308,7 @@ class Results:
 
     def ratios(self, kind: str = "latency") -> pd.DataFrame:
         """Teacher time / student time per round: a row per round, a column per student."""
-        table = self.latency if kind == "latency" else self.throughput
-        wide = table.pivot(index="round", columns="model", values="seconds")
-        return wide.drop(columns="teacher").rdiv(wide["teacher"], axis=0)
+        return timing.ratios(self.latency if kind == "latency" else self.throughput)
 
     def _row(self, row: int, metric: str) -> np.ndarray | None:
         rows = self.students[self.students["row"] == row].sort_values("seed")

@@ -245,9 +245,7 @@ class Part2:
 
     def ratios(self, kind: str = "latency") -> pd.DataFrame:
         """Teacher time / student time per timing round: one column per architecture."""
-        table = self.latency if kind == "latency" else self.throughput
-        wide = table.pivot(index="round", columns="model", values="seconds")
-        return wide.drop(columns="teacher").rdiv(wide["teacher"], axis=0)
+        return timing.ratios(self.latency if kind == "latency" else self.throughput)
 
     def row(self, row: int, metric: str) -> np.ndarray | None:
         """One value of ``metric`` per seed for a row of Table 2 (None if not run)."""
