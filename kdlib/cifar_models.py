@@ -112,9 +112,10 @@ def _init(model: nn.Module) -> None:
 # ---------------------------------------------------------------------------------- ResNet-44
 
 
-def resnet44(classes: int = 100) -> ResNet:
-    """CIFAR ResNet-44: 3 stages of 7 basic blocks, 16/32/64 planes (0.67 M parameters)."""
-    return resnet([7, 7, 7], "basic", width_multiplier=16 / 64, classes=classes)
+def resnet44(classes: int = 100, width: float = 1.0) -> ResNet:
+    """CIFAR ResNet-44: 3 stages of 7 basic blocks, 16/32/64 planes times ``width``
+    (0.67 M parameters at width 1)."""
+    return resnet([7, 7, 7], "basic", width_multiplier=16 / 64 * width, classes=classes)
 
 
 # ---------------------------------------------------------------------------------- VGG-11 BN
@@ -124,9 +125,10 @@ _VGG11 = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M")
 
 class VGG(nn.Module):
     """VGG for 32 x 32 inputs: conv-BN-ReLU stacks and max-pools to 1 x 1 x 512, then a
-    512-512-``classes`` classifier with dropout."""
+    512-512-``classes`` classifier with dropout; ``width`` scales every width."""
 
-    def __init__(self, config: Sequence[int | str], classes: int = 100) -> None:
+    def __init__(self, config: Sequence[int | str], classes: int = 100,
+                 width: float = 1.0) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c = 3
@@ -135,22 +137,24 @@ class VGG(nn.Module):
                 layers.append(nn.MaxPool2d(2, 2))
             else:
                 assert isinstance(v, int)
+                v = max(1, round(v * width))
                 layers += [nn.Conv2d(c, v, 3, padding=1), nn.BatchNorm2d(v), nn.ReLU(inplace=True)]
                 c = v
         self.features = nn.Sequential(*layers)
+        hidden = max(1, round(512 * width))
         self.classifier = nn.Sequential(
-            nn.Linear(512, 512), nn.ReLU(True), nn.Dropout(),
-            nn.Linear(512, 512), nn.ReLU(True), nn.Dropout(),
-            nn.Linear(512, classes))
+            nn.Linear(c, hidden), nn.ReLU(True), nn.Dropout(),
+            nn.Linear(hidden, hidden), nn.ReLU(True), nn.Dropout(),
+            nn.Linear(hidden, classes))
         _init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.features(x), 1))
 
 
-def vgg11_bn(classes: int = 100) -> VGG:
-    """VGG-11 with batch norm, CIFAR variant (9.80 M parameters at 100 classes)."""
-    return VGG(_VGG11, classes)
+def vgg11_bn(classes: int = 100, width: float = 1.0) -> VGG:
+    """VGG-11 with batch norm, CIFAR variant (9.80 M parameters at 100 classes, width 1)."""
+    return VGG(_VGG11, classes, width)
 
 
 # ------------------------------------------------------------------------------- MobileNetV2
@@ -203,9 +207,10 @@ class MobileNetV2(nn.Module):
         return self.classifier(self.features(x).mean((2, 3)))
 
 
-def mobilenetv2_x0_75(classes: int = 100) -> MobileNetV2:
-    """CIFAR MobileNetV2 at width 0.75 (1.48 M parameters at 100 classes)."""
-    return MobileNetV2(0.75, classes)
+def mobilenetv2_x0_75(classes: int = 100, width: float = 1.0) -> MobileNetV2:
+    """CIFAR MobileNetV2 at width 0.75 times ``width`` (1.48 M parameters at 100 classes,
+    width 1)."""
+    return MobileNetV2(0.75 * width, classes)
 
 
 # ------------------------------------------------------------------------- MobileNetV3-small
@@ -267,33 +272,39 @@ CIFAR_STRIDES = (1, 2, 1, 2, 1, 1, 1, 1, 2, 1, 1)
 class MobileNetV3Small(nn.Module):
     """torchvision's MobileNetV3-small with settable strides: a 3 x 3 stem (16, hard swish),
     11 bottlenecks, a 1 x 1 convolution to 576, global pooling and a ``576-last-classes``
-    classifier (hard swish, dropout 0.2)."""
+    classifier (hard swish, dropout 0.2). ``width`` scales every width as torchvision's
+    ``width_mult`` does (to multiples of 8)."""
 
     def __init__(self, classes: int = 100, stem_stride: int = 1,
-                 strides: Sequence[int] = CIFAR_STRIDES, last_channel: int = 1024) -> None:
+                 strides: Sequence[int] = CIFAR_STRIDES, last_channel: int = 1024,
+                 width: float = 1.0) -> None:
         super().__init__()
         if len(strides) != len(_MOBILENETV3_SMALL):
             raise ValueError(f"strides must have {len(_MOBILENETV3_SMALL)} entries; "
                              f"got {len(strides)}")
-        layers: list[nn.Module] = [_conv_bn_act(3, 16, 3, stem_stride, act=_HS, norm=_BN3)]
+        def w(c: int) -> int:
+            return make_divisible(c * width)
+
+        layers: list[nn.Module] = [_conv_bn_act(3, w(16), 3, stem_stride, act=_HS, norm=_BN3)]
         for (c_in, k, hidden, c_out, se, act, _), s in zip(_MOBILENETV3_SMALL, strides,
                                                             strict=True):
-            layers.append(_InvertedResidualV3(c_in, k, hidden, c_out, se, act, s))
-        layers.append(_conv_bn_act(96, 576, 1, act=_HS, norm=_BN3))
+            layers.append(_InvertedResidualV3(w(c_in), k, w(hidden), w(c_out), se, act, s))
+        layers.append(_conv_bn_act(w(96), w(576), 1, act=_HS, norm=_BN3))
         self.features = nn.Sequential(*layers)
+        last = w(last_channel)
         self.classifier = nn.Sequential(
-            nn.Linear(576, last_channel), nn.Hardswish(inplace=True), nn.Dropout(0.2),
-            nn.Linear(last_channel, classes))
+            nn.Linear(w(576), last), nn.Hardswish(inplace=True), nn.Dropout(0.2),
+            nn.Linear(last, classes))
         _init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x).mean((2, 3)))
 
 
-def mobilenetv3_small(classes: int = 100) -> MobileNetV3Small:
+def mobilenetv3_small(classes: int = 100, width: float = 1.0) -> MobileNetV3Small:
     """MobileNetV3-small for 32 x 32 inputs: stem and first bottleneck at stride 1
-    (1.62 M parameters at 100 classes; Table 1: 1.61 M)."""
-    return MobileNetV3Small(classes)
+    (1.62 M parameters at 100 classes and width 1; Table 1: 1.61 M)."""
+    return MobileNetV3Small(classes, width=width)
 
 
 MODELS: dict[str, Callable[..., nn.Module]] = {

@@ -1,0 +1,431 @@
+"""The 003 paper, *Understanding Teacher-Student Architectural Choices on Knowledge
+Distillation*: one MobileNetV3-small student distilled from three teachers by Beyer et al.'s
+function matching, with sweeps of temperature, learning rate and mixup (its Table 2).
+
+As the paper describes it: CIFAR-100; teachers ResNet-44, VGG11-BN and MobileNetV2 x0.75
+(pretrained); the student trained from scratch for each experiment by KL to the teacher only
+(no labels), teacher and student seeing the identical mixup-augmented image; Adam with cosine
+decay; 400 epochs for the teacher sweep, 300 for the others; a baseline trained on the labels
+alone, without mixup, with early stopping.
+
+Design choices beyond the source, stated in the chapter:
+- no pretrained weights exist offline: each teacher is trained here, once per profile (SGD,
+  Nesterov momentum 0.9, weight decay 5e-4, cosine decay, random crops and flips), cached like
+  any result; its own test accuracy is reported beside its students';
+- augmentation before mixup: random crop (padding 4) and horizontal flip, then mixup of the
+  batch with a shuffled copy of itself, one ``l ~ Beta(mixup, mixup)`` per batch (Beyer et
+  al.'s function matching, with ``mixup = 1``: a uniform mixing weight);
+- the mixup students of a seed (the rows with the same epochs) train in one pass over the same
+  batches, every teacher computing its outputs once per batch; the row without mixup and the
+  scratch baseline train in their own passes;
+- early stopping of the scratch baseline: ``patience`` epochs without a better accuracy on a
+  validation set (the last ``n_val`` official training images, never trained on), then the
+  best epoch's weights are kept;
+- every student of a seed starts from the same initial weights (the paper trains "the same
+  student from scratch for each experiment"), so rows compared within a seed differ only in
+  how they were trained;
+- ``width`` scales every network's widths (teachers and student alike) for CPUs.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from kdlib import data, metrics
+from kdlib.cifar_models import MODELS, TABLE1, madds
+from kdlib.config import Param, ParamError, Schema
+from kdlib.models import n_params
+from kdlib.results import Cache, Checkpoint
+from kdlib.train import Recipe, predict, train_augmented
+
+__all__ = ["SCHEMA", "STUDENT", "SWEEPS", "TABLE2", "TEACHERS", "Results", "passes",
+           "resolve", "run", "table1"]
+
+_MAX_SEED = 2**31 - 1
+TEACHERS = ("ResNet44", "VGG11_bn", "MobileNetV2_x0_75")
+STUDENT = "MobileNet_v3_small"
+
+# Table 2 as printed: the teacher (None: trained from scratch on the labels), mixup, initial
+# learning rate, temperature, top-1 accuracy on CIFAR-100.
+TABLE2 = pd.DataFrame(
+    [(1, None, False, 0.001, np.nan, 0.3153),
+     (2, "ResNet44", True, 0.001, 5.0, 0.4067),
+     (3, "VGG11_bn", True, 0.001, 5.0, 0.3726),
+     (4, "MobileNetV2_x0_75", True, 0.001, 5.0, 0.4222),
+     (5, "MobileNetV2_x0_75", True, 0.001, 2.0, 0.3914),
+     (6, "MobileNetV2_x0_75", True, 0.001, 10.0, 0.4342),
+     (7, "MobileNetV2_x0_75", True, 0.01, 10.0, 0.4097),
+     (8, "MobileNetV2_x0_75", True, 0.003, 5.0, 0.4230),
+     (9, "MobileNetV2_x0_75", False, 0.001, 10.0, 0.4821)],
+    columns=["row", "teacher", "mixup", "lr", "temperature", "accuracy"]).set_index("row")
+SCRATCH_ROW = 1
+TEACHER_ROWS = (2, 3, 4)  # the teacher sweep: T = 5, lr 0.001, mixup
+# The sweeps of the paper's section 5.3, as rows of Table 2 (figures and claims use them)
+SWEEPS: dict[str, tuple[int, ...]] = {
+    "teacher": (SCRATCH_ROW, *TEACHER_ROWS),
+    "temperature": (5, 4, 6),
+    "learning rate": (6, 7, 4, 8),
+    "mixup": (6, 9),
+}
+
+
+def label(row: int) -> str:
+    """A row of Table 2 in words."""
+    r = TABLE2.loc[row]
+    if pd.isna(r["teacher"]):
+        return "scratch (labels)"
+    return (f"{r['teacher']}, T={r['temperature']:g}, lr={r['lr']:g}"
+            + ("" if r["mixup"] else ", no mixup"))
+
+
+SCHEMA = Schema("teachers", (
+    Param("dataset", str, "cifar100 (the paper's; official cifar-100-python.tar.gz in "
+          "data_dir) or cifar10 (this book's stand-in).",
+          {"quick": "cifar10", "default": "cifar10", "paper": "cifar100"},
+          choices=("cifar10", "cifar100")),
+    Param("labels", str, "CIFAR-100 labels: fine (100 classes, the paper's) or coarse (20).",
+          {"quick": "fine", "default": "fine", "paper": "fine"}, choices=("fine", "coarse")),
+    Param("data_dir", str, "Directory holding the official files; '' searches the usual places.",
+          {"quick": "", "default": "", "paper": ""}),
+    Param("n_train", int, "Training images: the first n of the official 50,000.",
+          {"quick": 400, "default": 4000, "paper": 45000}, low=100, high=50000),
+    Param("n_val", int, "Validation images for the baseline's early stopping: the last n of "
+          "the official training images (disjoint from the first n_train).",
+          {"quick": 100, "default": 1000, "paper": 5000}, low=10, high=25000),
+    Param("n_test", int, "Test images: the first n of the official 10,000.",
+          {"quick": 200, "default": 2000, "paper": 10000}, low=100, high=10000),
+    Param("width", float, "Width multiplier of every network (1: the paper's Table 1).",
+          {"quick": 0.25, "default": 0.25, "paper": 1.0}, low=0, high=1, low_open=True),
+    Param("teacher_epochs", int, "Epochs of each teacher (the paper used pretrained ones; "
+          "their recipe: 200).", {"quick": 1, "default": 5, "paper": 200}, low=1, high=1000),
+    Param("teacher_lr", float, "Peak SGD learning rate of the teachers (cosine decay to 0).",
+          {"quick": 0.05, "default": 0.05, "paper": 0.1}, low=0, high=10, low_open=True),
+    Param("teacher_seed", int, "Seed of the teachers (trained once, shared by all seeds).",
+          {"quick": 0, "default": 0, "paper": 0}, low=0, high=_MAX_SEED),
+    Param("epochs", int, "Student epochs (the paper: 300; the baseline stops early).",
+          {"quick": 2, "default": 3, "paper": 300}, low=1, high=10000),
+    Param("teacher_sweep_epochs", int, "Epochs of the teacher sweep's students (rows 2-4; the "
+          "paper: 400).", {"quick": 2, "default": 3, "paper": 400}, low=1, high=10000),
+    Param("patience", int, "Early stopping of the baseline: epochs without a better "
+          "validation accuracy.", {"quick": 1, "default": 2, "paper": 20}, low=1, high=10000),
+    Param("mixup", float, "Concentration of mixup's Beta distribution (1: uniform weight).",
+          {"quick": 1.0, "default": 1.0, "paper": 1.0}, low=0, high=100, low_open=True),
+    Param("batch_size", int, "Mini-batch size (the paper gives none).",
+          {"quick": 128, "default": 128, "paper": 128}, low=2, high=50000),
+    Param("seeds", int, "Independent student runs per row; CIs are over these.",
+          {"quick": 2, "default": 3, "paper": 3}, low=1, high=50),
+    Param("channels_last", bool, "NHWC memory order (faster here; numerically equivalent).",
+          {"quick": True, "default": True, "paper": True}),
+))
+
+
+def resolve(namespace: dict[str, Any]) -> dict[str, Any]:
+    """Validated parameters from a notebook's globals (``profile`` + one name per parameter)."""
+    p = SCHEMA.from_namespace(namespace)
+    if p["n_train"] + p["n_val"] > 50000:
+        raise ParamError(f"n_train + n_val must be at most 50000 (the validation images are "
+                         f"the last n_val training images); got {p['n_train']} + {p['n_val']}")
+    return p
+
+
+def passes(p: dict[str, Any]) -> list[tuple[str, tuple[int, ...], int]]:
+    """The training passes of one seed: (name, rows of Table 2, epochs). Rows that share
+    mixup and epochs train together on the same batches."""
+    groups: dict[tuple[bool, int], list[int]] = {}
+    for row in TABLE2.index[TABLE2["teacher"].notna()]:
+        epochs = p["teacher_sweep_epochs"] if row in TEACHER_ROWS else p["epochs"]
+        groups.setdefault((bool(TABLE2.loc[row, "mixup"]), epochs), []).append(int(row))
+    out = [(("mixup" if mix else "no mixup") + f", {e} epochs", tuple(rows), e)
+           for (mix, e), rows in groups.items()]
+    return [*out, ("scratch", (SCRATCH_ROW,), p["epochs"])]
+
+
+@dataclass
+class _Data:
+    x: torch.Tensor
+    y: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    classes: int
+
+
+def _load(p: dict[str, Any]) -> tuple[_Data, data.Dataset]:
+    ds = data.load(p["dataset"], p["data_dir"] or None, label=p["labels"])
+
+    def t(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(data.to_float(a) if a.ndim == 4 else a)
+
+    n, v, m = p["n_train"], p["n_val"], p["n_test"]
+    return _Data(t(ds.x_train[:n]), t(ds.y_train[:n]), t(ds.x_train[-v:]), t(ds.y_train[-v:]),
+                 t(ds.x_test[:m]), t(ds.y_test[:m]), len(ds.classes)), ds
+
+
+def _net(name: str, p: dict[str, Any], classes: int) -> nn.Module:
+    return MODELS[name](classes=classes, width=p["width"])
+
+
+def _teacher_unit(p: dict[str, Any], name: str, d: _Data,
+                  checkpoint: Checkpoint) -> dict[str, Any]:
+    """One teacher, trained on the labels (a checkpoint after every epoch)."""
+    torch.manual_seed(p["teacher_seed"])
+    model = _net(name, p, d.classes)
+    recipe = Recipe(alpha=1.0, lr=p["teacher_lr"])
+    seconds = train_augmented({name: model}, {name: recipe}, d.x, d.y, p["teacher_epochs"],
+                              p["batch_size"], p["teacher_seed"], desc=f"teacher {name}",
+                              state=checkpoint.load(), on_epoch=checkpoint.save,
+                              channels_last=p["channels_last"])
+    logits = predict(model, d.x_test)
+    model = model.to(memory_format=torch.contiguous_format)
+    table = pd.DataFrame([{"teacher": name, "test_acc": metrics.accuracy(logits, d.y_test),
+                           "test_loss": metrics.cross_entropy(logits, d.y_test),
+                           "train_seconds": seconds[name]}])
+    return {"teacher": table, "weights": model.state_dict(), "logits": {"test": logits}}
+
+
+_CURVE = ("epoch", "row", "test_acc", "test_loss", "val_acc")
+
+
+def _students_unit(p: dict[str, Any], seed: int, rows: tuple[int, ...], epochs: int, d: _Data,
+                   teachers: dict[str, dict[str, Any]], checkpoint: Checkpoint
+                   ) -> dict[str, Any]:
+    """One seed's students of one pass, trained together; test metrics after every epoch."""
+    models, recipes, needed = {}, {}, {}
+    for row in rows:
+        r = TABLE2.loc[row]
+        torch.manual_seed(seed)  # every row of a seed starts from the same weights
+        models[str(row)] = _net(STUDENT, p, d.classes)
+        if pd.isna(r["teacher"]):
+            recipes[str(row)] = Recipe(alpha=1.0, lr=float(r["lr"]), optimizer="adam")
+        else:
+            recipes[str(row)] = Recipe(alpha=0.0, temperature=float(r["temperature"]),
+                                       lr=float(r["lr"]), optimizer="adam",
+                                       teacher=r["teacher"])
+            if r["teacher"] not in needed:
+                net = _net(r["teacher"], p, d.classes)
+                net.load_state_dict(teachers[r["teacher"]]["weights"])
+                needed[r["teacher"]] = net
+    mix = bool(TABLE2.loc[rows[0], "mixup"])
+    state = checkpoint.load()
+    curve: list[list[float]] = [] if state is None else state["curve"].tolist()
+    best: dict[str, Any] = {} if state is None else state["best"]
+    scratch = rows == (SCRATCH_ROW,)
+
+    def after_epoch(epoch: int) -> bool:
+        stop = False
+        for row in rows:
+            model = models[str(row)]
+            logits = predict(model, d.x_test)
+            val = metrics.accuracy(predict(model, d.x_val), d.y_val) if scratch else np.nan
+            curve.append([epoch, row, metrics.accuracy(logits, d.y_test),
+                          metrics.cross_entropy(logits, d.y_test), val])
+            if scratch:  # early stopping on the validation accuracy; keep the best weights
+                if not best or val > best["val_acc"]:
+                    best.update(val_acc=val, epoch=epoch,
+                                weights=copy.deepcopy(model.state_dict()))
+                stop = epoch - best["epoch"] >= p["patience"]
+        return stop
+
+    def save(st: dict[str, Any]) -> None:
+        checkpoint.save({**st, "curve": torch.tensor(curve, dtype=torch.float64),
+                         "best": best})
+
+    seconds = train_augmented(models, recipes, d.x, d.y, epochs, p["batch_size"], seed,
+                              teacher=needed or None,
+                              mixup_concentration=p["mixup"] if mix else 0.0,
+                              desc=f"students {list(rows)}, seed {seed}", state=state,
+                              on_epoch=save, after_epoch=after_epoch,
+                              channels_last=p["channels_last"])
+    if scratch:
+        models[str(SCRATCH_ROW)].load_state_dict(best["weights"])
+    out = []
+    for row in rows:
+        logits = predict(models[str(row)], d.x_test)
+        r = recipes[str(row)]
+        own = seconds[str(row)]
+        entry = {"seed": seed, "row": row, "test_acc": metrics.accuracy(logits, d.y_test),
+                 "test_loss": metrics.cross_entropy(logits, d.y_test),
+                 "epochs_run": int(max(c[0] for c in curve)),
+                 "best_epoch": best.get("epoch", epochs) if scratch else epochs,
+                 "own_seconds": own,
+                 "teacher_seconds": seconds[r.teacher] if r.teacher in needed else 0.0}
+        for name in TEACHERS:  # agreement with every teacher (top-1), KL to each
+            t = teachers[name]["logits"]["test"]
+            entry[f"agree_{name}"] = metrics.agreement(logits, t)
+            entry[f"kl_{name}"] = metrics.mean_kl(logits, t)
+        out.append(entry)
+    return {"students": pd.DataFrame(out), "curve": pd.DataFrame(curve, columns=list(_CURVE))}
+
+
+def table1(classes: int = 100, width: float = 1.0) -> pd.DataFrame:
+    """Our four networks' parameters and multiply-adds (millions) beside Table 1's."""
+    rows = []
+    for name, row in TABLE1.items():
+        model = MODELS[name](classes=classes, width=width)
+        rows.append({"model": name, "params_m": n_params(model) / 1e6,
+                     "madds_m": madds(model) / 1e6, "paper_params_m": row["params_m"],
+                     "paper_madds_m": row["madds_m"], "paper_top1": row["top1"] / 100,
+                     "paper_top5": row["top5"] / 100})
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class Results:
+    """Tidy tables of one run."""
+
+    params: dict[str, Any]
+    teachers: pd.DataFrame  # one row per teacher: test accuracy, loss, training time, size
+    students: pd.DataFrame  # one row per (seed, row of Table 2)
+    curves: pd.DataFrame  # one row per (seed, row, epoch): test accuracy and loss
+    sizes: pd.DataFrame  # table1() at the paper's scale (width 1, 100 classes)
+    data_digest: str
+    seconds: float
+
+    @property
+    def compute_seconds(self) -> float:
+        """Training time of the teachers and of every pass (students and teachers' outputs)."""
+        s = self.students
+        teacher_outputs = s.groupby(["seed", "pass"])["teacher_seconds"].agg(
+            lambda v: v.drop_duplicates().sum()).sum()
+        return float(self.teachers["train_seconds"].sum() + s["own_seconds"].sum()
+                     + teacher_outputs)
+
+    def at_source_scale(self, at: dict[str, Any] | None = None) -> bool:
+        """Whether the run is the paper's: CIFAR-100 fine labels, full widths and data,
+        at least 300 epochs."""
+        p = self.params
+        return (p["dataset"] == "cifar100" and p["labels"] == "fine" and p["width"] == 1.0
+                and p["n_train"] >= 45000 and p["n_test"] == 10000 and p["epochs"] >= 300)
+
+    def _row(self, value: Any) -> int:
+        """A row of Table 2; ``"best_teacher"`` / ``"second_teacher"``: the teacher sweep's
+        row whose teacher is the most / second most accurate in this run."""
+        if isinstance(value, str):
+            ranked = self.teachers.sort_values("test_acc", ascending=False)["teacher"].tolist()
+            name = ranked[{"best_teacher": 0, "second_teacher": 1}[value]]
+            return int(TABLE2.index[(TABLE2["teacher"] == name) & TABLE2["mixup"]
+                                    & (TABLE2["temperature"] == 5.0)
+                                    & (TABLE2["lr"] == 0.001)][0])
+        return int(value)
+
+    def by_seed(self, row: int, metric: str) -> np.ndarray | None:
+        """One value of ``metric`` per seed for a row of Table 2."""
+        rows = self.students[self.students["row"] == row].sort_values("seed")
+        return None if rows.empty else rows[metric].to_numpy(dtype=float)
+
+    def roughness(self, row: int) -> np.ndarray | None:
+        """Per seed, the mean absolute second difference of the test-accuracy curve (its
+        noise once the trend is removed); None with fewer than 3 epochs."""
+        c = self.curves[self.curves["row"] == row]
+        if c["epoch"].nunique() < 3:
+            return None
+        return np.array([np.abs(np.diff(g.sort_values("epoch")["test_acc"].to_numpy(), 2))
+                         .mean() for _, g in c.groupby("seed")])
+
+    def late_gain(self) -> np.ndarray | None:
+        """Per seed, the mean over distilled rows of the test accuracy after the last epoch
+        minus after half the epochs; None with fewer than 2 epochs."""
+        c = self.curves[self.curves["row"] != SCRATCH_ROW]
+        if c["epoch"].nunique() < 2:
+            return None
+
+        def gain(g: pd.DataFrame) -> float:
+            acc = g.set_index("epoch")["test_acc"].sort_index()
+            return float(acc.iloc[-1] - acc.loc[-(-int(acc.index[-1]) // 2)])
+
+        gains = c.groupby(["seed", "row"])[["epoch", "test_acc"]].apply(gain)
+        return gains.groupby(level="seed").mean().to_numpy(dtype=float)
+
+    def values(self, metric: str, at: dict[str, Any]) -> np.ndarray | None:
+        """Evidence for the claims (``data/claims/003.yaml``): one value per seed."""
+        if metric in ("params_m", "madds_m"):
+            return self.sizes.set_index("model").loc[[at["model"]], metric].to_numpy(float)
+        if metric == "teacher_acc":
+            t = self.teachers.set_index("teacher")
+            return t.loc[[at["model"]], "test_acc"].to_numpy(float)
+        if metric == "worst_gain_over_scratch":  # every distilled row minus the baseline
+            base = self.by_seed(SCRATCH_ROW, "test_acc")
+            rows = [r for r in TABLE2.index if r != SCRATCH_ROW]
+            gains = [self.by_seed(r, "test_acc") for r in rows]
+            if base is None or any(g is None for g in gains):
+                return None
+            return np.min(np.stack(gains), axis=0) - base
+        if metric == "roughness":
+            return self.roughness(self._row(at["row"]))
+        if metric == "late_gain":
+            return self.late_gain()
+        if metric == "minus_test_loss":
+            v = self.by_seed(self._row(at["row"]), "test_loss")
+            return None if v is None else -v
+        return self.by_seed(self._row(at["row"]), metric)
+
+    def curve(self, metric: str, at: dict[str, Any]) -> pd.DataFrame | None:
+        """``metric`` per row of a sweep (index: the swept value; columns: seeds)."""
+        rows = SWEEPS[at["sweep"]]
+        if at["sweep"] == "teacher":
+            rows = TEACHER_ROWS
+        key = {"temperature": "temperature", "teacher": None}.get(at["sweep"])
+        m = "test_loss" if metric == "minus_test_loss" else metric
+        wide = self.students.pivot(index="row", columns="seed", values=m).loc[list(rows)]
+        if metric == "minus_test_loss":
+            wide = -wide
+        if key:
+            wide.index = TABLE2.loc[list(rows), key].to_numpy(dtype=float)
+        return wide
+
+    def where(self, at: dict[str, Any]) -> str:
+        """Where a claim is evaluated, in words."""
+        if "row" in at:
+            row = self._row(at["row"])
+            return f"Table 2 row {row}: {label(row)}"
+        if "model" in at:
+            return at["model"] + (" at width 1, 100 classes" if len(at) == 1 else "")
+        if "sweep" in at:
+            return f"the {at['sweep']} sweep: rows " + ", ".join(map(str, SWEEPS[at["sweep"]]))
+        return "all distilled rows" if not at else ", ".join(f"{k} {v}" for k, v in at.items())
+
+
+def run(p: dict[str, Any], cache: Cache | None = None) -> Results:
+    """Run (or load from the cache) the chapter's experiments for resolved parameters ``p``."""
+    start = time.perf_counter()
+    cache = cache or Cache()
+    d, ds = _load(p)
+    base = {k: p[k] for k in ("dataset", "labels", "n_train", "n_test", "width", "batch_size",
+                              "channels_last")}
+    tp = {**base, **{k: p[k] for k in ("teacher_epochs", "teacher_lr", "teacher_seed")}}
+    teachers = {name: cache.get_or_compute(
+        "teachers", f"teacher {name}", {**tp, "teacher": name}, ds.digest,
+        lambda checkpoint, name=name: _teacher_unit(p, name, d, checkpoint), resumable=True)
+        for name in TEACHERS}
+    sp = {**tp, **{k: p[k] for k in ("n_val", "patience", "mixup")}}
+    tables, curves = [], []
+    for seed in range(p["seeds"]):
+        for name, rows, epochs in passes(p):
+            unit = cache.get_or_compute(
+                "teachers", f"students {name}", {**sp, "rows": list(rows), "epochs": epochs,
+                                                  "seed": seed}, ds.digest,
+                lambda checkpoint, seed=seed, rows=rows, epochs=epochs: _students_unit(
+                    p, seed, rows, epochs, d, teachers, checkpoint), resumable=True)
+            tables.append(unit["students"].assign(**{"pass": name}))
+            curves.append(unit["curve"].assign(seed=seed))
+    teacher_table = pd.concat([t["teacher"] for t in teachers.values()], ignore_index=True)
+    small = table1(d.classes, p["width"]).set_index("model")
+    teacher_table["params_m"] = teacher_table["teacher"].map(small["params_m"])
+    teacher_table["madds_m"] = teacher_table["teacher"].map(small["madds_m"])
+    students = pd.concat(tables, ignore_index=True).sort_values(["seed", "row"],
+                                                                ignore_index=True)
+    curve = pd.concat(curves, ignore_index=True)
+    curve["row"] = curve["row"].astype(int)
+    curve["epoch"] = curve["epoch"].astype(int)
+    return Results(params=p, teachers=teacher_table, students=students, curves=curve,
+                   sizes=table1(), data_digest=ds.digest, seconds=time.perf_counter() - start)
+
