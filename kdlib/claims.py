@@ -21,7 +21,8 @@ Checks (95% Student-t intervals over seeds; differences are paired by seed):
 
 A claim marked ``source_scale`` (an absolute number such as an accuracy) is judged only when
 the evidence's ``at_source_scale(at)`` says the run matches the source's scale; otherwise ours
-is shown with the verdict *not comparable at this scale*.
+is shown with the verdict *not comparable at this scale*. A claim with a ``dataset`` (about
+CIFAR-100 itself, say) is *not testable here* when the run's ``params["dataset"]`` is another.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class Claim:
     untestable: str = ""  # why it cannot be tested offline, if so
     digits: int = 3  # decimals of "ours" (0 for counts such as parameters or epochs)
     source_scale: bool = False  # an absolute value only comparable at the source's scale
+    dataset: str = ""  # the data set the claim is about, if it depends on it
 
 
 def load(source: str, directory: Path = CLAIMS_DIR) -> list[Claim]:
@@ -90,10 +92,19 @@ def load(source: str, directory: Path = CLAIMS_DIR) -> list[Claim]:
     return claims
 
 
+def _dataset(ev: Evidence) -> str | None:
+    """The data set the evidence was computed on, if it says."""
+    params = getattr(ev, "params", None)
+    return params.get("dataset") if isinstance(params, dict) else None
+
+
 def _judge(claim: Claim, ev: Evidence) -> tuple[str, str]:
     """(ours, verdict) for one claim."""
     if claim.untestable:
         return "—", "not testable here"
+    if claim.dataset and _dataset(ev) not in (None, claim.dataset):
+        values = ev.values(claim.metric, claim.at)
+        return ("—" if values is None else ci_text(values, claim.digits)), "not testable here"
     scaled = getattr(ev, "at_source_scale", None)
     if claim.source_scale and scaled is not None and not scaled(claim.at):
         values = ev.values(claim.metric, claim.at)
@@ -164,6 +175,10 @@ def evaluate(claims: list[Claim], ev: Evidence) -> pd.DataFrame:
         reported = c.reported if isinstance(c.reported, str) else f"{c.reported:g}"
         if c.untestable:
             note = c.untestable
+        elif verdict == "not testable here" and c.dataset and _dataset(ev) != c.dataset:
+            note = (f"A number about {c.dataset}, which cannot be obtained offline here; this "
+                    f"run used {_dataset(ev)} (ours is shown for reference). Run the chapter "
+                    f"with dataset={c.dataset} and data_dir=... to judge it.")
         elif verdict == "not comparable at this scale":
             note = ("An absolute value of a run at the paper's scale; this run is smaller (see "
                     "the scale note), so only the relative claims are judged.")

@@ -27,7 +27,7 @@ from kdlib.config import PROFILES
 from kdlib.errors import UserError
 from kdlib.results import Cache
 
-EXPERIMENTS = ("alpha", "iisc", "poster")
+EXPERIMENTS = ("alpha", "iisc", "poster", "teachers")
 
 __all__ = ["main"]
 

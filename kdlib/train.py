@@ -296,6 +296,8 @@ def train_augmented(models: dict[str, nn.Module], recipes: dict[str, Recipe], x:
             optims[name][0].load_state_dict(state["optimizers"][name])
             optims[name][1].load_state_dict(state["schedulers"][name])
         gen.set_state(state["generator"])
+        if "torch_rng" in state:  # dropout draws from torch's global generator
+            torch.set_rng_state(state["torch_rng"])
         seconds.update(state["seconds"])
         first = state["epoch"] + 1
     for t in teachers.values():
@@ -333,7 +335,8 @@ def train_augmented(models: dict[str, nn.Module], recipes: dict[str, Recipe], x:
             break
         if on_epoch is not None and epoch < epochs:
             on_epoch(copy.deepcopy({
-                "epoch": epoch, "generator": gen.get_state(), "seconds": seconds,
+                "epoch": epoch, "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                "seconds": seconds,
                 "models": {n: m.state_dict() for n, m in models.items()},
                 "optimizers": {n: o.state_dict() for n, (o, _) in optims.items()},
                 "schedulers": {n: s.state_dict() for n, (_, s) in optims.items()}}))

@@ -10,11 +10,11 @@ import papermill
 import pytest
 
 from kdlib import book, browser, scorecard
-from kdlib.experiments import alpha, iisc, poster
+from kdlib.experiments import alpha, iisc, poster, teachers
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS = {"alpha": alpha.SCHEMA, "iisc": iisc.SCHEMA, "poster": poster.SCHEMA,
-           "scorecard": scorecard.SCHEMA}
+           "scorecard": scorecard.SCHEMA, "teachers": teachers.SCHEMA}
 
 
 def _copy_book(dst: Path) -> Path:
@@ -79,8 +79,12 @@ def test_quick_book_builds_with_figures_and_tables(tmp_path, monkeypatch):
     # MathJax is served from the book itself, so equations render offline
     assert 'src="../_static/mathjax/tex-chtml.js"' in html and "cdn.jsdelivr" not in html
     assert (root / "_build" / "html" / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    html = (root / "_build" / "html" / "book" / "teachers.html").read_text()
+    assert "Profile <strong>quick</strong>" in html and "stand-in" in html
+    assert html.count("<img") >= 3 and html.count("<table") >= 6  # sweeps, curves; tables
+    assert "Table 2 beside ours" in html and "Data: CIFAR-10 (stand-in" in html
     html = (root / "_build" / "html" / "book" / "scorecard.html").read_text()
-    for chapter in ("alpha", "poster", "iisc"):  # each chapter's claims, linked
+    for chapter in ("alpha", "poster", "iisc", "teachers"):  # each chapter's claims, linked
         assert f'href="{chapter}.html"' in html
     assert "Profile <strong>quick</strong>" in html and html.count("<table") >= 3
     pages, content = browser.book_pages(root)  # every page, in headless Chromium
@@ -89,7 +93,7 @@ def test_quick_book_builds_with_figures_and_tables(tmp_path, monkeypatch):
     text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
                           check=True).stdout
     for title in ("The effect of alpha", "Does knowledge distillation really work",
-                  "Exploring knowledge distillation", "Scorecard"):
+                  "Exploring knowledge distillation", "Which teacher?", "Scorecard"):
         assert title in text, title
     log = (root / "_build" / "latex" / "kd-report.log").read_text(errors="replace")
     assert "Missing character" not in log  # every glyph of the text is in the fonts

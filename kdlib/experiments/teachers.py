@@ -263,7 +263,8 @@ def _students_unit(p: dict[str, Any], seed: int, rows: tuple[int, ...], epochs: 
             entry[f"agree_{name}"] = metrics.agreement(logits, t)
             entry[f"kl_{name}"] = metrics.mean_kl(logits, t)
         out.append(entry)
-    return {"students": pd.DataFrame(out), "curve": pd.DataFrame(curve, columns=list(_CURVE))}
+    table = pd.DataFrame(curve, columns=list(_CURVE)).astype({"epoch": int, "row": int})
+    return {"students": pd.DataFrame(out), "curve": table}
 
 
 def table1(classes: int = 100, width: float = 1.0) -> pd.DataFrame:
@@ -424,8 +425,6 @@ def run(p: dict[str, Any], cache: Cache | None = None) -> Results:
     students = pd.concat(tables, ignore_index=True).sort_values(["seed", "row"],
                                                                 ignore_index=True)
     curve = pd.concat(curves, ignore_index=True)
-    curve["row"] = curve["row"].astype(int)
-    curve["epoch"] = curve["epoch"].astype(int)
     return Results(params=p, teachers=teacher_table, students=students, curves=curve,
                    sizes=table1(), data_digest=ds.digest, seconds=time.perf_counter() - start)
 
