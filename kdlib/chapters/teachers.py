@@ -122,6 +122,8 @@ def teacher_table(R: Results) -> Styler:
         agree = R.by_seed(row, f"agree_{name}")
         rows.append({"teacher": name, "Table 1 top-1 (CIFAR-100, pretrained)":
                      f"{R.sizes.set_index('model').loc[name, 'paper_top1']:.4f}",
+                     "params (M), MAdds (M) as run":
+                         f"{t['params_m']:.3f}, {t['madds_m']:.2f}",
                      "teacher's test accuracy (ours)": f"{t['test_acc']:.3f}",
                      "teacher training (s)": f"{t['train_seconds']:.0f}",
                      "its student's accuracy (T=5)": ci_text(acc),

@@ -96,10 +96,10 @@ SCHEMA = Schema("teachers", (
     Param("data_dir", str, "Directory holding the official files; '' searches the usual places.",
           {"quick": "", "default": "", "paper": ""}),
     Param("n_train", int, "Training images: the first n of the official 50,000.",
-          {"quick": 400, "default": 4000, "paper": 45000}, low=100, high=50000),
+          {"quick": 256, "default": 4000, "paper": 45000}, low=100, high=50000),
     Param("n_val", int, "Validation images for the baseline's early stopping: the last n of "
           "the official training images (disjoint from the first n_train).",
-          {"quick": 100, "default": 1000, "paper": 5000}, low=10, high=25000),
+          {"quick": 64, "default": 1000, "paper": 5000}, low=10, high=25000),
     Param("n_test", int, "Test images: the first n of the official 10,000.",
           {"quick": 200, "default": 2000, "paper": 10000}, low=100, high=10000),
     Param("width", float, "Width multiplier of every network (1: the paper's Table 1).",
@@ -392,7 +392,9 @@ class Results:
             return at["model"] + (" at width 1, 100 classes" if len(at) == 1 else "")
         if "sweep" in at:
             return f"the {at['sweep']} sweep: rows " + ", ".join(map(str, SWEEPS[at["sweep"]]))
-        return "all distilled rows" if not at else ", ".join(f"{k} {v}" for k, v in at.items())
+        if "scope" in at:
+            return at["scope"]
+        return ", ".join(f"{k} {v}" for k, v in at.items())
 
 
 def run(p: dict[str, Any], cache: Cache | None = None) -> Results:
