@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from kdlib import models
+from kdlib.cifar_models import MODELS
 from kdlib.losses import kd_loss
 from kdlib.models import (
     BatchedMLP,
@@ -31,7 +32,7 @@ from kdlib.models import (
     poster_student,
 )
 from kdlib.timing import median_seconds
-from kdlib.train import adam, distil_batched, distil_stack, predict
+from kdlib.train import Recipe, adam, distil_batched, distil_stack, predict, train_augmented
 
 
 class GroupedNCHW(torch.nn.Module):
@@ -224,6 +225,51 @@ def iisc_seeds_batched_vs_loop(repeats: int, n: int = 4096, seeds: int = 3,
     return median_seconds(loop, repeats), median_seconds(batched, repeats)
 
 
+def mobilenet_channels_last(repeats: int, n: int = 512) -> dict[str, tuple[float, float]]:
+    """One epoch (batch 128, crops and flips) of the teachers chapter's student and its
+    MobileNetV2 teacher at width 0.25: NCHW vs channels-last (NHWC) memory order."""
+    x, y = torch.rand(n, 3, 32, 32), torch.randint(0, 10, (n,))
+    out = {}
+    for name in ("MobileNet_v3_small", "MobileNetV2_x0_75"):
+        def epoch(cl: bool, name: str = name) -> None:
+            torch.manual_seed(0)
+            m = MODELS[name](classes=10, width=0.25)
+            train_augmented({"m": m}, {"m": Recipe(1.0, lr=1e-3, optimizer="adam")}, x, y, 1,
+                            128, 0, desc="", channels_last=cl)
+        out[name] = (median_seconds(lambda e=epoch: e(False), repeats),
+                     median_seconds(lambda e=epoch: e(True), repeats))
+    return out
+
+
+def teachers_shared_pass(repeats: int, n: int = 512) -> tuple[float, float]:
+    """The teachers chapter's 7 mixup students (3 teachers, width 0.25), one epoch: each in its
+    own pass (its teacher's outputs computed for it alone) vs one shared pass (each teacher's
+    outputs once per batch for all its students)."""
+    x, y = torch.rand(n, 3, 32, 32), torch.randint(0, 10, (n,))
+    torch.manual_seed(0)
+    teachers = {name: MODELS[name](classes=10, width=0.25) for name in
+                ("ResNet44", "VGG11_bn", "MobileNetV2_x0_75")}
+    rows = [("ResNet44", 5.0), ("VGG11_bn", 5.0)] + [("MobileNetV2_x0_75", t)
+                                                      for t in (5.0, 2.0, 10.0, 10.0, 5.0)]
+    recipes = {str(i): Recipe(0.0, t, 1e-3, "adam", name) for i, (name, t) in enumerate(rows)}
+
+    def students() -> dict[str, torch.nn.Module]:
+        torch.manual_seed(0)
+        return {k: MODELS["MobileNet_v3_small"](classes=10, width=0.25) for k in recipes}
+
+    def separate() -> None:
+        for k, m in students().items():
+            r = recipes[k]
+            train_augmented({k: m}, {k: r}, x, y, 1, 128, 0, {r.teacher: teachers[r.teacher]},
+                            mixup_concentration=1.0, desc="", channels_last=True)
+
+    def shared() -> None:
+        train_augmented(students(), recipes, x, y, 1, 128, 0, teachers,
+                        mixup_concentration=1.0, desc="", channels_last=True)
+
+    return median_seconds(separate, repeats), median_seconds(shared, repeats)
+
+
 def main() -> None:
     """Run every measurement and print a table of medians and ratios."""
     ap = argparse.ArgumentParser()
@@ -258,6 +304,12 @@ def main() -> None:
     loop, batched = iisc_seeds_batched_vs_loop(r)
     print(f"| IISc: 3 seeds' students (own teacher, own batches) as one batched model (1 epoch, "
           f"4096 images, 300 units) | {loop:.3f} | {batched:.3f} | {loop / batched:.2f}x |")
+    for name, (plain, last) in mobilenet_channels_last(r).items():
+        print(f"| teachers chapter: {name} x0.25 in channels-last, not NCHW (1 training epoch, "
+              f"512 images) | {plain:.3f} | {last:.3f} | {plain / last:.2f}x |")
+    separate, shared = teachers_shared_pass(r)
+    print(f"| teachers chapter: 7 mixup students and 3 teachers in one pass, not 7 passes (1 "
+          f"epoch, 512 images) | {separate:.3f} | {shared:.3f} | {separate / shared:.2f}x |")
     plain, tuned = malloc_env(r)
     print(f"| MALLOC_MMAP_MAX_=0 + high MALLOC_TRIM_THRESHOLD_ (teacher, 1000 images) | "
           f"{plain:.3f} | {tuned:.3f} | {plain / tuned:.2f}x |")

@@ -215,7 +215,6 @@ def mobilenetv2_x0_75(classes: int = 100, width: float = 1.0) -> MobileNetV2:
 
 # ------------------------------------------------------------------------- MobileNetV3-small
 
-_BN3 = partial(nn.BatchNorm2d, eps=0.001, momentum=0.01)
 
 
 class _SqueezeExcite(nn.Module):
@@ -238,15 +237,16 @@ class _InvertedResidualV3(nn.Module):
     identity shortcut when stride 1 and the widths agree."""
 
     def __init__(self, c_in: int, kernel: int, hidden: int, c_out: int, se: bool,
-                 act: type[nn.Module], stride: int) -> None:
+                 act: type[nn.Module], stride: int,
+                 bn: Callable[[int], nn.Module] = nn.BatchNorm2d) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         if hidden != c_in:
-            layers.append(_conv_bn_act(c_in, hidden, 1, act=act, norm=_BN3))
-        layers.append(_conv_bn_act(hidden, hidden, kernel, stride, hidden, act, _BN3))
+            layers.append(_conv_bn_act(c_in, hidden, 1, act=act, norm=bn))
+        layers.append(_conv_bn_act(hidden, hidden, kernel, stride, hidden, act, bn))
         if se:
             layers.append(_SqueezeExcite(hidden))
-        layers.append(_conv_bn_act(hidden, c_out, 1, act=None, norm=_BN3))
+        layers.append(_conv_bn_act(hidden, c_out, 1, act=None, norm=bn))
         self.block = nn.Sequential(*layers)
         self.residual = stride == 1 and c_in == c_out
 
@@ -273,11 +273,13 @@ class MobileNetV3Small(nn.Module):
     """torchvision's MobileNetV3-small with settable strides: a 3 x 3 stem (16, hard swish),
     11 bottlenecks, a 1 x 1 convolution to 576, global pooling and a ``576-last-classes``
     classifier (hard swish, dropout 0.2). ``width`` scales every width as torchvision's
-    ``width_mult`` does (to multiples of 8)."""
+    ``width_mult`` does (to multiples of 8). Batch norm as torchvision's: eps 1e-3, running
+    statistics with ``bn_momentum`` 0.01 (set for long ImageNet schedules; after a few epochs
+    such statistics still lag the weights, and the network in evaluation mode is at chance)."""
 
     def __init__(self, classes: int = 100, stem_stride: int = 1,
                  strides: Sequence[int] = CIFAR_STRIDES, last_channel: int = 1024,
-                 width: float = 1.0) -> None:
+                 width: float = 1.0, bn_momentum: float = 0.01) -> None:
         super().__init__()
         if len(strides) != len(_MOBILENETV3_SMALL):
             raise ValueError(f"strides must have {len(_MOBILENETV3_SMALL)} entries; "
@@ -285,11 +287,13 @@ class MobileNetV3Small(nn.Module):
         def w(c: int) -> int:
             return make_divisible(c * width)
 
-        layers: list[nn.Module] = [_conv_bn_act(3, w(16), 3, stem_stride, act=_HS, norm=_BN3)]
+        bn = partial(nn.BatchNorm2d, eps=0.001, momentum=bn_momentum)
+
+        layers: list[nn.Module] = [_conv_bn_act(3, w(16), 3, stem_stride, act=_HS, norm=bn)]
         for (c_in, k, hidden, c_out, se, act, _), s in zip(_MOBILENETV3_SMALL, strides,
                                                             strict=True):
-            layers.append(_InvertedResidualV3(w(c_in), k, w(hidden), w(c_out), se, act, s))
-        layers.append(_conv_bn_act(w(96), w(576), 1, act=_HS, norm=_BN3))
+            layers.append(_InvertedResidualV3(w(c_in), k, w(hidden), w(c_out), se, act, s, bn))
+        layers.append(_conv_bn_act(w(96), w(576), 1, act=_HS, norm=bn))
         self.features = nn.Sequential(*layers)
         last = w(last_channel)
         self.classifier = nn.Sequential(
@@ -301,10 +305,11 @@ class MobileNetV3Small(nn.Module):
         return self.classifier(self.features(x).mean((2, 3)))
 
 
-def mobilenetv3_small(classes: int = 100, width: float = 1.0) -> MobileNetV3Small:
+def mobilenetv3_small(classes: int = 100, width: float = 1.0,
+                      bn_momentum: float = 0.01) -> MobileNetV3Small:
     """MobileNetV3-small for 32 x 32 inputs: stem and first bottleneck at stride 1
     (1.62 M parameters at 100 classes and width 1; Table 1: 1.61 M)."""
-    return MobileNetV3Small(classes, width=width)
+    return MobileNetV3Small(classes, width=width, bn_momentum=bn_momentum)
 
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
