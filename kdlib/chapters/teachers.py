@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 from pandas.io.formats.style import Styler
 
 from kdlib.cifar_models import MODELS, madds
@@ -221,6 +222,7 @@ def curves_figure(R: Results, metric: str = "test_acc") -> plt.Figure:
                             linewidth=0)
         ax.set_title(f"{title} sweep")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(frameon=False, fontsize=7)
     axes[0].set_ylabel({"test_acc": "test accuracy", "test_loss": "test cross-entropy"}[metric])
     fig.tight_layout()
@@ -265,6 +267,14 @@ def discussion(R: Results, C: pd.DataFrame) -> str:
     beat = int((gains.mean() > 0).sum())
     mean, lo, hi = mean_ci(R.values("worst_gain_over_scratch", {}))
     counts = C["verdict"].value_counts()
+    classes = (10 if R.params["dataset"] == "cifar10" else
+               100 if R.params["labels"] == "fine" else 20)
+    weak = [n for n, a in R.teachers.set_index("teacher")["test_acc"].items()
+            if a < 1.5 / classes]
+    weak_text = (" " + ", ".join(weak) + (" is" if len(weak) == 1 else " are") +
+                 f" barely above chance (1/{classes}) at this scale, and a faithful student of "
+                 "a teacher that has learned little learns little: the teacher's own accuracy "
+                 "caps what function matching can transfer." if weak else "")
     paras = [
         f"**Distillation against the baseline.** The baseline trained on the labels reaches "
         f"{acc(SCRATCH_ROW)}; {beat} of the 8 distilled configurations beat it on average. The "
@@ -275,7 +285,8 @@ def discussion(R: Results, C: pd.DataFrame) -> str:
         f"{acc(2)}, {acc(3)} and {acc(4)}; the teachers themselves "
         + ", ".join(f"{a:.3f}" for a in R.teachers.set_index("teacher").loc[list(TEACHERS),
                                                                               "test_acc"])
-        + f". MobileNetV2's student over VGG's {_verb(v['teacher-choice-matters'])}; the "
+        + f".{weak_text} MobileNetV2's student over VGG's "
+        f"{_verb(v['teacher-choice-matters'])}; the "
         f"architecturally closest teacher being best {_verb(v['closest-teacher-best'])}, and "
         f"the most accurate teacher's student beating the second's "
         f"{_verb(v['most-accurate-teacher-best'])}. " + fidelity_text(R),
