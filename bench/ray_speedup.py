@@ -3,7 +3,7 @@
     .venv/bin/python bench/ray_speedup.py [--repeats 3] [--seeds 6]
 
 The grid is the alpha study's sweep at a small scale (its teacher, then one unit per seed: 11
-alphas and the scratch student on 2,000 images for 20 epochs), run as ``python -m kdlib.run``
+alphas and the scratch student on 2,000 images for 10 epochs), run as ``python -m kdlib.run``
 from an empty cache each time. A unit computes the same numbers with as many threads as a local
 run (results depend on the thread count in their last bits), so on this 2-core machine each
 Ray task takes both cores and the tasks run one at a time; with ``OMP_NUM_THREADS=1`` the
@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-GRID = {"n_train": 2000, "n_test": 1000, "epochs": 20, "snapshots": "[20]", "batch_size": 32}
+GRID = {"n_train": 2000, "n_test": 1000, "epochs": 10, "snapshots": "[10]", "batch_size": 32}
 VARIANTS = {  # name: (executor, threads)
     "local, 2 threads": ("local", "2"),
     "ray, 2 threads per task (one task at a time)": ("ray", "2"),
