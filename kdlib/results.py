@@ -48,6 +48,7 @@ PACKAGE = Path(__file__).resolve().parent
 ROOT = PACKAGE.parent
 DEFAULT_CACHE = ROOT / "data" / "cache"
 PUBLISHED = ROOT / "data" / "results"  # committed entries of long runs, looked up by key
+RUN_ONLY = ("executor", "ray_address")  # parameters that change where a unit runs, not its numbers
 
 Entry = dict[str, Any]  # name → pandas.DataFrame or dict of tensors; loaded ones add "meta"
 
@@ -185,13 +186,20 @@ class Cache:
         self.used: list[str] = []  # keys of every entry this object returned, in order
 
     def key(self, experiment: str, unit: str, params: dict[str, Any], data_digest: str) -> str:
-        """The entry's key: a hash of all that determines its numbers."""
+        """The entry's key: a hash of all that determines its numbers (not of the parameters
+        that only say where it runs, :data:`RUN_ONLY`)."""
+        params = {k: v for k, v in params.items() if k not in RUN_ONLY}
         blob = json.dumps(
             {"experiment": experiment, "unit": unit, "params": params,
              "data": data_digest, "code": code_hash(f"kdlib.experiments.{experiment}")},
             sort_keys=True, default=str,
         )
         return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+    def has(self, experiment: str, unit: str, params: dict[str, Any], data_digest: str) -> bool:
+        """Whether the entry is stored (never loads or computes)."""
+        key = self.key(experiment, unit, params, data_digest)
+        return (self.root / experiment / key / "meta.json").exists()
 
     def get(self, experiment: str, unit: str, params: dict[str, Any],
             data_digest: str) -> Entry | None:
@@ -248,7 +256,8 @@ class Cache:
                 else:
                     stale.unlink(missing_ok=True)
             entry = compute(checkpoint) if resumable else compute()
-            meta = {"experiment": experiment, "unit": unit, "params": params,
+            meta = {"experiment": experiment, "unit": unit,
+                    "params": {k: v for k, v in params.items() if k not in RUN_ONLY},
                     "data": data_digest, "code": code_hash(f"kdlib.experiments.{experiment}"),
                     "commit": git_commit()}
             self._store(folder, entry, meta)

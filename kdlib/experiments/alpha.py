@@ -24,6 +24,8 @@ import torch
 
 from kdlib import data, metrics
 from kdlib.config import Param, ParamError, Schema
+from kdlib.executor import PARAMS as EXECUTOR_PARAMS
+from kdlib.executor import Unit, run_units
 from kdlib.models import (
     StackedHaoCNN,
     hao_student,
@@ -91,6 +93,7 @@ SCHEMA = Schema("alpha", (
           {"quick": 32, "default": 32, "paper": 32}, low=1, high=60000),
     Param("learning_rate", float, "Adam's learning rate (Keras's default, 0.001).",
           {"quick": 0.001, "default": 0.001, "paper": 0.001}, low=0, high=1, low_open=True),
+    *EXECUTOR_PARAMS,
 ))
 
 # What the 000 report ran, for the scale admonition.
@@ -446,11 +449,11 @@ def run(p: dict[str, Any], cache: Cache | None = None, compute: bool = True) -> 
     if p["teacher_data"] == "subset":  # then the teacher saw the noisy labels too
         teacher_keys += ["noise_rate", "noise_kind", "noise_seed"]
     tp = {k: p[k] for k in teacher_keys}
+    where = {"executor": p["executor"], "ray_address": p["ray_address"]}
     if compute:
-        teacher = cache.get_or_compute(
-            "alpha", "teacher", tp, ds.digest,
-            lambda checkpoint: _teacher_unit(p, ds, x_np, y_noisy_np, checkpoint),
-            resumable=True)
+        teacher = run_units(cache, "alpha", ds.digest, [Unit(
+            "teacher", tp, lambda checkpoint: _teacher_unit(p, ds, x_np, y_noisy_np, checkpoint),
+            resumable=True)], **where, desc="alpha teacher")[0]
     elif (teacher := cache.find("alpha", "teacher", tp, ds.digest)) is None:
         return None
     x, y = _tensors(x_np), torch.from_numpy(y_noisy_np)
@@ -459,16 +462,21 @@ def run(p: dict[str, Any], cache: Cache | None = None, compute: bool = True) -> 
     changed, y_clean = torch.from_numpy(changed_np), torch.from_numpy(y_clean_np)
     tables, logits = [], {}
     made_by = {(teacher["meta"]["code"], teacher["meta"].get("commit", "unknown"))}
-    for seed in range(p["seeds"]):
-        sp = {**{k: v for k, v in p.items() if k not in ("profile", "seeds", "data_dir")},
-              "seed": seed}
-        if compute:
-            unit = cache.get_or_compute(
-                "alpha", "students", sp, ds.digest,
-                lambda checkpoint, seed=seed: _student_unit(p, seed, x, y, teacher, x_test,
-                                                            y_test, changed, y_clean, checkpoint),
-                resumable=True)
-        elif (unit := cache.find("alpha", "students", sp, ds.digest)) is None:
+    def params(seed: int) -> dict[str, Any]:
+        return {**{k: v for k, v in p.items() if k not in ("profile", "seeds", "data_dir")},
+                "seed": seed}
+
+    if compute:
+        units = run_units(cache, "alpha", ds.digest, [Unit(
+            "students", params(seed),
+            lambda checkpoint, seed=seed: _student_unit(p, seed, x, y, teacher, x_test, y_test,
+                                                        changed, y_clean, checkpoint),
+            resumable=True) for seed in range(p["seeds"])], **where, desc="alpha seeds")
+    else:
+        units = [cache.find("alpha", "students", params(seed), ds.digest)
+                 for seed in range(p["seeds"])]
+    for seed, unit in enumerate(units):
+        if unit is None:
             continue
         tables.append(unit["students"])
         logits[seed] = unit["logits"]["test"]

@@ -37,6 +37,8 @@ from torch import nn
 
 from kdlib import data, lemmas, metrics, timing
 from kdlib.config import PROFILES, Param, Schema
+from kdlib.executor import PARAMS as EXECUTOR_PARAMS
+from kdlib.executor import Unit, run_units
 from kdlib.experiments import iisc_cifar
 from kdlib.losses import kd_loss
 from kdlib.models import BatchedMLP, iisc_student, iisc_teacher, keras_mlp
@@ -112,6 +114,7 @@ SCHEMA = Schema("iisc", (
     Param("lemma_population", int, "Monte Carlo points for the population quantities.",
           _sizes("population_n"), low=1000, high=10_000_000),
     *iisc_cifar.PARAMS,
+    *EXECUTOR_PARAMS,
 ))
 
 
@@ -417,13 +420,14 @@ def run(p: dict[str, Any], cache: Cache | None = None, timings: bool = True,
     d, ds = _load(p)
     base = {k: p[k] for k in ("framework", "n_train", "teacher_epochs", "dropout",
                               "learning_rate")}
-    teachers = [cache.get_or_compute("iisc", "teacher", {**base, "seed": seed}, ds.digest,
-                                     lambda seed=seed: _teacher_unit(p, seed, d))
-                for seed in range(p["seeds"])]
-    students = [cache.get_or_compute(
-        "iisc", "students", {**base, "alpha": p["alpha"], "seeds": p["seeds"], "row": row},
-        ds.digest, lambda row=row: _student_unit(p, row, d, teachers))["students"]
-        for row in p["rows"]]
+    where = {"executor": p["executor"], "ray_address": p["ray_address"]}
+    teachers = run_units(cache, "iisc", ds.digest, [Unit(
+        "teacher", {**base, "seed": seed}, lambda seed=seed: _teacher_unit(p, seed, d))
+        for seed in range(p["seeds"])], **where, desc="IISc teachers")
+    students = [u["students"] for u in run_units(cache, "iisc", ds.digest, [Unit(
+        "students", {**base, "alpha": p["alpha"], "seeds": p["seeds"], "row": row},
+        lambda row=row: _student_unit(p, row, d, teachers)) for row in p["rows"]], **where,
+        desc="IISc rows")]
     table = pd.concat(students, ignore_index=True).sort_values(["seed", "row"],
                                                                 ignore_index=True)
     table = table.join(TABLE1[["hidden", "temperature", "epochs", "batch_size"]], on="row")

@@ -36,6 +36,7 @@ import torch
 
 from kdlib import data, metrics, timing
 from kdlib.config import Param
+from kdlib.executor import Unit, run_units
 from kdlib.resnet import resnet
 from kdlib.results import Cache, Checkpoint
 from kdlib.train import Recipe, predict, train_augmented
@@ -298,23 +299,25 @@ def run(p: dict[str, Any], cache: Cache) -> Part2:
     d, ds = _load(p)
     tp = {k: p[k] for k in ("cifar_n_train", "cifar_width", "cifar_teacher_epochs",
                             "cifar_learning_rate", "cifar_batch_size", "cifar_teacher_seed")}
-    teacher = cache.get_or_compute("iisc", "cifar teacher", tp, ds.digest,
-                                   lambda checkpoint: _teacher_unit(p, d, checkpoint),
-                                   resumable=True)
+    where = {"executor": p["executor"], "ray_address": p["ray_address"]}
+    teacher = run_units(cache, "iisc", ds.digest, [Unit(
+        "cifar teacher", tp, lambda checkpoint: _teacher_unit(p, d, checkpoint),
+        resumable=True)], **where, desc="CIFAR-10 teacher")[0]
     sp = {**tp, **{k: p[k] for k in ("cifar_reduced_per_class", "cifar_n_test",
                                      "cifar_student_block", "cifar_epochs",
                                      "cifar_reduced_epochs", "cifar_alpha",
                                      "cifar_temperature")}}
+    todo = [(seed, s) for seed in range(p["cifar_seeds"]) for s in ("full", "reduced")]
+    units = run_units(cache, "iisc", ds.digest, [Unit(
+        f"cifar students {train_set}", {**sp, "seed": seed},
+        lambda seed=seed, s=train_set: _students_unit(p, seed, s, d, teacher))
+        for seed, train_set in todo], **where, desc="CIFAR-10 students")
     tables = []
-    for seed in range(p["cifar_seeds"]):
-        for train_set in ("full", "reduced"):
-            unit = cache.get_or_compute(
-                "iisc", f"cifar students {train_set}", {**sp, "seed": seed}, ds.digest,
-                lambda seed=seed, s=train_set: _students_unit(p, seed, s, d, teacher))
-            table = unit["students"]
-            shared = (table["train_seconds"] - table["own_seconds"]).max()  # the teacher's
-            tables.append(table.assign(train_set=train_set,
-                                       pass_seconds=table["own_seconds"].sum() + shared))
+    for (_, train_set), unit in zip(todo, units, strict=True):
+        table = unit["students"]
+        shared = (table["train_seconds"] - table["own_seconds"]).max()  # the teacher's
+        tables.append(table.assign(train_set=train_set,
+                                   pass_seconds=table["own_seconds"].sum() + shared))
     tp_timing = {k: p[k] for k in ("cifar_student_block", "cifar_timing_width", "cifar_rounds",
                                    "cifar_latency_calls", "cifar_throughput_batch")}
     tp_timing.update(timing.machine(), malloc=os.environ.get("MALLOC_MMAP_MAX_", ""))

@@ -29,6 +29,8 @@ import torch
 
 from kdlib import data, metrics
 from kdlib.config import Param, ParamError, Schema
+from kdlib.executor import PARAMS as EXECUTOR_PARAMS
+from kdlib.executor import Unit, run_units
 from kdlib.experiments import alpha as alpha_study
 from kdlib.models import (
     StackedMLP,
@@ -94,6 +96,7 @@ SCHEMA = Schema("poster", (
           {"quick": 32, "default": 32, "paper": 32}, low=1, high=50000),
     Param("learning_rate", float, "Adam's learning rate (Keras's default, 0.001).",
           {"quick": 0.001, "default": 0.001, "paper": 0.001}, low=0, high=1, low_open=True),
+    *EXECUTOR_PARAMS,
 ))
 
 
@@ -418,7 +421,8 @@ def keras_example_params(p: dict[str, Any]) -> dict[str, Any]:
 
     The teacher is the alpha chapter's teacher of the same profile (shared through the cache).
     """
-    q = alpha_study.resolve({"profile": p["profile"], "data_dir": p["data_dir"]})
+    q = alpha_study.resolve({"profile": p["profile"], "data_dir": p["data_dir"],
+                             "executor": p["executor"], "ray_address": p["ray_address"]})
     q.update(noise_rate=0.0, alphas=[0.1], temperature=10.0, epochs=3, snapshots=[3],
              seeds=p["seeds"], framework="torch")
     return q
@@ -433,20 +437,21 @@ def run(p: dict[str, Any], cache: Cache | None = None, keras_example: bool = Tru
     tp = {k: p[k] for k in ("framework", "split", "split_seed", "teacher_n_train",
                             "activation", "dropout", "teacher_epochs", "teacher_seed",
                             "batch_size", "learning_rate")}
-    teacher = cache.get_or_compute("poster", "teacher", tp, ds.digest,
-                                   lambda: _teacher_unit(p, split))
+    where = {"executor": p["executor"], "ray_address": p["ray_address"]}
+    teacher = run_units(cache, "poster", ds.digest,
+                        [Unit("teacher", tp, lambda: _teacher_unit(p, split))], **where,
+                        desc="poster teacher")[0]
     n = p["n_train"]  # the students' images: the first n of the teacher's, and its logits
     students = Split(split.x[:n], split.y[:n], split.x_val, split.y_val, split.x_test,
                      split.y_test)
     teacher = {**teacher, "logits": {**teacher["logits"],
                                      "train": teacher["logits"]["train"][:n]}}
     tables, logits = [], {}
-    for seed in range(p["seeds"]):
-        sp = {**{k: v for k, v in p.items() if k not in ("profile", "seeds", "data_dir")},
-              "seed": seed}
-        unit = cache.get_or_compute("poster", "students", sp, ds.digest,
-                                    lambda seed=seed: _student_unit(p, seed, students,
-                                                                    teacher))
+    units = run_units(cache, "poster", ds.digest, [Unit(
+        "students", {**{k: v for k, v in p.items() if k not in ("profile", "seeds", "data_dir")},
+                     "seed": seed}, lambda seed=seed: _student_unit(p, seed, students, teacher))
+        for seed in range(p["seeds"])], **where, desc="poster seeds")
+    for seed, unit in enumerate(units):
         tables.append(unit["students"])
         logits[seed] = unit["logits"]["test"]
     example = alpha_study.run(keras_example_params(p), cache) if keras_example else None

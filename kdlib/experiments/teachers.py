@@ -46,6 +46,8 @@ from torch import nn
 from kdlib import data, metrics
 from kdlib.cifar_models import MODELS, TABLE1, madds
 from kdlib.config import Param, ParamError, Schema
+from kdlib.executor import PARAMS as EXECUTOR_PARAMS
+from kdlib.executor import Unit, run_units
 from kdlib.models import n_params
 from kdlib.results import Cache, Checkpoint
 from kdlib.train import Recipe, predict, train_augmented
@@ -132,6 +134,7 @@ SCHEMA = Schema("teachers", (
           {"quick": 2, "default": 3, "paper": 3}, low=1, high=50),
     Param("channels_last", bool, "NHWC memory order (faster here; numerically equivalent).",
           {"quick": True, "default": True, "paper": True}),
+    *EXECUTOR_PARAMS,
 ))
 
 
@@ -415,21 +418,23 @@ def run(p: dict[str, Any], cache: Cache | None = None) -> Results:
     base = {k: p[k] for k in ("dataset", "labels", "n_train", "n_test", "width", "batch_size",
                               "channels_last")}
     tp = {**base, **{k: p[k] for k in ("teacher_epochs", "teacher_lr", "teacher_seed")}}
-    teachers = {name: cache.get_or_compute(
-        "teachers", f"teacher {name}", {**tp, "teacher": name}, ds.digest,
+    where = {"executor": p["executor"], "ray_address": p["ray_address"]}
+    teachers = dict(zip(TEACHERS, run_units(cache, "teachers", ds.digest, [Unit(
+        f"teacher {name}", {**tp, "teacher": name},
         lambda checkpoint, name=name: _teacher_unit(p, name, d, checkpoint), resumable=True)
-        for name in TEACHERS}
+        for name in TEACHERS], **where, desc="teachers"), strict=True))
     sp = {**tp, **{k: p[k] for k in ("n_val", "patience", "mixup", "bn_momentum")}}
+    todo = [(seed, name, rows, epochs) for seed in range(p["seeds"])
+            for name, rows, epochs in passes(p)]
+    units = run_units(cache, "teachers", ds.digest, [Unit(
+        f"students {name}", {**sp, "rows": list(rows), "epochs": epochs, "seed": seed},
+        lambda checkpoint, seed=seed, rows=rows, epochs=epochs: _students_unit(
+            p, seed, rows, epochs, d, teachers, checkpoint), resumable=True)
+        for seed, name, rows, epochs in todo], **where, desc="teachers' students")
     tables, curves = [], []
-    for seed in range(p["seeds"]):
-        for name, rows, epochs in passes(p):
-            unit = cache.get_or_compute(
-                "teachers", f"students {name}", {**sp, "rows": list(rows), "epochs": epochs,
-                                                  "seed": seed}, ds.digest,
-                lambda checkpoint, seed=seed, rows=rows, epochs=epochs: _students_unit(
-                    p, seed, rows, epochs, d, teachers, checkpoint), resumable=True)
-            tables.append(unit["students"].assign(**{"pass": name}))
-            curves.append(unit["curve"].assign(seed=seed))
+    for (seed, name, _, _), unit in zip(todo, units, strict=True):
+        tables.append(unit["students"].assign(**{"pass": name}))
+        curves.append(unit["curve"].assign(seed=seed))
     teacher_table = pd.concat([t["teacher"] for t in teachers.values()], ignore_index=True)
     small = table1(d.classes, p["width"]).set_index("model")
     teacher_table["params_m"] = teacher_table["teacher"].map(small["params_m"])
