@@ -44,6 +44,10 @@ class Param:
     choices: tuple[str, ...] = field(default_factory=tuple)
     item: type = float
 
+    def __post_init__(self) -> None:
+        if "=" in self.doc:  # papermill's parameter parser drops a line whose comment has one
+            raise ValueError(f"the doc of parameter {self.name!r} must not contain '='")
+
     def allowed(self) -> str:
         """The allowed values, in words."""
         if self.choices:

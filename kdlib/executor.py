@@ -42,7 +42,7 @@ PARAMS = (
     Param("executor", str, "Where the sweep's units run: local (here, in turn) or ray (Ray "
           "tasks, same results and cache).",
           {"quick": "local", "default": "local", "paper": "local"}, choices=EXECUTORS),
-    Param("ray_address", str, "Ray cluster to use with executor=ray; '' starts a local Ray on "
+    Param("ray_address", str, "Ray cluster to use when executor is ray; '' starts a local Ray on "
           "this machine.", {"quick": "", "default": "", "paper": ""}),
 )
 
@@ -67,7 +67,8 @@ def run_units(cache: Cache, experiment: str, data_digest: str, units: Sequence[U
     if executor == "ray":
         _on_ray(cache, experiment, data_digest, units, ray_address, desc, retries)
     entries = []
-    bar = tqdm(units, desc=desc, unit="unit", mininterval=5, disable=executor == "ray")
+    bar = tqdm(units, desc=desc, unit="unit", mininterval=5,  # a lone unit has its own bars
+               disable=executor == "ray" or len(units) < 2)
     for u in bar:
         entries.append(cache.get_or_compute(experiment, u.name, u.params, data_digest,
                                             u.compute, u.resumable))

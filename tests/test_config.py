@@ -77,3 +77,9 @@ def test_every_profile_of_every_chapter_is_valid():
 def test_alpha_cross_checks():
     with pytest.raises(ParamError, match=r"snapshots must each be in \[1, epochs=2\]"):
         alpha.resolve({"profile": "quick", "snapshots": [3]})
+
+
+def test_a_parameter_doc_with_an_equals_sign_is_refused():
+    # papermill's parser silently drops a parameter line whose comment holds "="
+    with pytest.raises(ValueError, match="must not contain '='"):
+        Param("x", int, "use x=1", {"quick": 1, "default": 1, "paper": 1})
