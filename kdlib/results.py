@@ -219,7 +219,8 @@ class Cache:
         exact = self.get(experiment, unit, params, data_digest)
         if exact is not None:
             return exact
-        want = json.loads(json.dumps(params, sort_keys=True, default=str))
+        want = json.loads(json.dumps({k: v for k, v in params.items() if k not in RUN_ONLY},
+                                     sort_keys=True, default=str))
         metas = sorted((self.root / experiment).glob("*/meta.json"),
                        key=lambda m: m.stat().st_mtime, reverse=True)
         for path in metas:
