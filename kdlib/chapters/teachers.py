@@ -12,8 +12,10 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 from pandas.io.formats.style import Styler
+from torch import nn
 
 from kdlib.cifar_models import MODELS, madds
+from kdlib.cifar_models import TABLE1 as MODELS_TABLE1
 from kdlib.experiments.teachers import (
     SCRATCH_ROW,
     STUDENT,
@@ -29,7 +31,7 @@ from kdlib.models import n_params
 from kdlib.results import summarize
 
 __all__ = ["architecture_table", "curves_figure", "data_name", "discussion", "fidelity_text",
-           "scale_note", "sweeps_figure", "table2", "teacher_table"]
+           "scale_note", "student_gap_text", "sweeps_figure", "table2", "teacher_table"]
 
 _NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 
@@ -118,6 +120,20 @@ def architecture_table(R: Results) -> Styler:
         "the networks this run trained.")
 
 
+def student_gap_text() -> str:
+    """Our student's parameter count at width 1 and 100 classes against Table 1's, and the
+    count without batch norm's affine parameters (one reading of Table 1's figure)."""
+    model = MODELS[STUDENT](classes=100)
+    total = n_params(model)
+    affine = sum(m.weight.numel() + m.bias.numel() for m in model.modules()
+                 if isinstance(m, nn.BatchNorm2d))
+    paper = MODELS_TABLE1[STUDENT]["params_m"]
+    return (f"Its {total / 1e6:.3f} M parameters are {100 * (total / 1e6 / paper - 1):.1f}% "
+            f"above Table 1's {paper:g} M; the same network without batch norm's "
+            f"{affine:,} affine parameters has {(total - affine) / 1e6:.3f} M, so the paper's "
+            "count may have left those out.")
+
+
 def teacher_table(R: Results) -> Styler:
     """Each teacher: its own test accuracy here, its training time, and its student's."""
     rows = []
@@ -160,10 +176,6 @@ def table2(R: Results) -> Styler:
         "keeps its best epoch)."))
 
 
-def _summary(df: pd.DataFrame, value: str, by: list[str]) -> pd.DataFrame:
-    return summarize(df, by, value)
-
-
 def _points(ax: plt.Axes, xs: list[Any], s: pd.DataFrame, color: Any, name: str) -> None:
     ax.errorbar(range(len(xs)), s["mean"], yerr=[(s["mean"] - s["ci_low"]).fillna(0),
                                                  (s["ci_high"] - s["mean"]).fillna(0)],
@@ -174,7 +186,7 @@ def _points(ax: plt.Axes, xs: list[Any], s: pd.DataFrame, color: Any, name: str)
 def sweeps_figure(R: Results) -> plt.Figure:
     """The four sweeps of the paper's section 5.3: test accuracy (mean, 95% CI) per
     configuration, with the baseline (dashed) and, for the teachers, their own accuracy."""
-    s = _summary(R.students, "test_acc", ["row"]).set_index("row")
+    s = summarize(R.students, ["row"], "test_acc").set_index("row")
     base = s.loc[SCRATCH_ROW]
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.8), sharey=True)
     pal = sns.color_palette("viridis", 3)
@@ -211,7 +223,7 @@ def sweeps_figure(R: Results) -> plt.Figure:
 def curves_figure(R: Results, metric: str = "test_acc") -> plt.Figure:
     """Test accuracy (or loss) against epoch, mean and 95% band over seeds, one panel per
     sweep (the paper's figures 6-11)."""
-    s = _summary(R.curves, metric, ["row", "epoch"])
+    s = summarize(R.curves, ["row", "epoch"], metric)
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.8), sharey=True)
     for ax, (title, rows) in zip(axes, SWEEPS.items(), strict=True):
         pal = sns.color_palette("viridis", len(rows))
@@ -255,7 +267,7 @@ def fidelity_text(R: Results) -> str:
 def discussion(R: Results, C: pd.DataFrame) -> str:
     """A few paragraphs written from this run's numbers and verdicts."""
     v = C.set_index("claim")["verdict"]
-    s = _summary(R.students, "test_acc", ["row"]).set_index("row")
+    s = summarize(R.students, ["row"], "test_acc").set_index("row")
 
     def acc(row: int) -> str:
         r = s.loc[row]
