@@ -31,6 +31,7 @@ def test_run_computes_then_publishes_what_the_chapter_reads(tmp_path, monkeypatc
     assert r.students.equals(ours.students)
     note = chapter.paper_note(p, r)
     assert "1 of 1 seed(s) finished" in note and r.commits[0] in note
+    assert "no confidence interval" in note  # one seed: the note says the verdicts have none
     assert chapter.paper_figure(r) is not None and chapter.paper_claims(r) is not None
 
 

@@ -55,6 +55,10 @@ def paper_note(p: dict[str, Any], r: Results | None) -> str:
              f" kdlib's alpha code has changed since (source hash "
              f"{', '.join(c[:12] for c in r.code)} then, {current[:12]} now): these are the "
              "numbers of that commit's code; re-run the command above to refresh them.")
+    single = ("" if len(seeds) > 1 else
+              " With one seed there is no confidence interval: the figure shows that run, and "
+              "the claims below are judged on its values alone, as the sources judged their "
+              "single runs.")
     return "\n".join([
         "```{admonition} The paper-scale run",
         ":class: " + ("note" if not drift else "warning"),
@@ -63,7 +67,7 @@ def paper_note(p: dict[str, Any], r: Results | None) -> str:
         f"{t['test_acc']:.4f}, {t['seconds'] / 3600:.2f} h. Students: "
         f"{', '.join(f'{h:.2f}' for h in hours)} h per seed (wall time of the sweep of one "
         f"seed, all {len(q['alphas']) + 1} students). Computed by commit(s) "
-        f"{', '.join(f'`{c}`' for c in r.commits)} with `{command}`." + drift,
+        f"{', '.join(f'`{c}`' for c in r.commits)} with `{command}`." + drift + single,
         "```",
     ])
 
