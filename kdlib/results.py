@@ -79,14 +79,16 @@ def _module_file(name: str) -> Path | None:
 
 
 def code_files(module: str = "kdlib") -> list[Path]:
-    """Source files of ``module`` and every kdlib module it imports, transitively.
+    """Source files of ``module`` and every kdlib module it imports, transitively, with the
+    package's ``__init__.py`` (which every import of kdlib runs) and what that imports.
 
     ``"kdlib"`` (or a module that does not exist) means the whole package.
     """
     start = _module_file(module) if module != "kdlib" else None
     if start is None:
         return sorted(PACKAGE.rglob("*.py"))
-    seen, todo = {start}, [start]
+    seen = {start, PACKAGE / "__init__.py"}
+    todo = list(seen)
     while todo:
         for name in _kdlib_imports(todo.pop()):
             path = _module_file(name)

@@ -96,6 +96,8 @@ def test_code_files_follow_the_experiments_imports():
             "results.py", "config.py", "distiller.py"} <= names  # imports inside functions too
     assert not names & {"plots.py", "book.py", "provenance.py", "claims.py"}
     assert len(results.code_files()) > len(names)  # the whole package
+    # every kdlib import runs the package's __init__, which sets the floating-point mode
+    assert {"__init__.py", "numerics.py"} <= {p.name for p in results.code_files("kdlib.lemmas")}
 
 
 def test_checkpoint_round_trips_and_a_damaged_one_is_reported(tmp_path):
