@@ -7,7 +7,8 @@ cache (``$KD_CACHE_DIR`` or ``data/cache``); a killed run resumes from its last 
 the same command is run again. ``--publish`` then copies the run's finished entries to
 ``data/results/``, which is committed and which the chapter reads, by key: only the code
 that computed them can show them. ``--report`` writes what the run computed and loaded (the
-entries' keys) and its wall time as JSON. Bad parameters, missing or corrupt data and an
+entries' keys), its wall time and the machine (CPU model, cores) as JSON: wall times differ
+between machines. Bad parameters, missing or corrupt data and an
 unwritable or damaged cache end the run with one line naming the fix (exit status 2).
 """
 
@@ -25,6 +26,7 @@ import yaml
 
 from kdlib.config import PROFILES
 from kdlib.errors import UserError
+from kdlib.provenance import cpu_model
 from kdlib.results import Cache
 
 EXPERIMENTS = ("alpha", "iisc", "poster", "teachers")
@@ -60,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.report:
         tmp = args.report.with_name(f".{args.report.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps({"experiment": args.experiment, "computed": cache.computed,
-                                   "used": cache.used, "wall_seconds": wall}, indent=1))
+                                   "used": cache.used, "wall_seconds": wall,
+                                   "machine": cpu_model()}, indent=1))
         os.replace(tmp, args.report)
     if args.publish:
         for path in cache.publish(args.experiment, cache.used):

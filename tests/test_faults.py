@@ -190,7 +190,9 @@ def test_a_sweep_killed_with_sigkill_resumes_and_recomputes_no_finished_unit(tmp
 
     again = _sweep(cache, "--report", str(tmp_path / "rerun.json"))
     assert again.code == 0, again.stderr
-    computed = json.loads((tmp_path / "rerun.json").read_text())["computed"]
+    report = json.loads((tmp_path / "rerun.json").read_text())
+    computed = report["computed"]
+    assert report["machine"].endswith("cores")  # wall times are read against the machine
     assert not set(computed) & set(finished), f"finished units were recomputed ({why})"
     assert len(computed) == UNITS - len(finished), why
     assert {k: (cache / "alpha" / k / "meta.json").stat().st_mtime_ns for k in finished} \

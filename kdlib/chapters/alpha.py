@@ -66,7 +66,9 @@ def paper_note(p: dict[str, Any], r: Results | None) -> str:
         f"{int(t['epochs'])} epoch(s), validation accuracy {t['val_acc']:.4f}, test accuracy "
         f"{t['test_acc']:.4f}, {t['seconds'] / 3600:.2f} h. Students: "
         f"{', '.join(f'{h:.2f}' for h in hours)} h per seed (wall time of the sweep of one "
-        f"seed, all {len(q['alphas']) + 1} students). Computed by commit(s) "
+        f"seed, all {len(q['alphas']) + 1} students, on the machine that ran it, so seeds run on "
+        "different CPUs take different times; `bench/sweep.py` measures yours). "
+        "Computed by commit(s) "
         f"{', '.join(f'`{c}`' for c in r.commits)} with `{command}`." + drift + single,
         "```",
     ])
