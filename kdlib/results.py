@@ -24,6 +24,7 @@ import io
 import json
 import os
 import pickle
+import platform
 import shutil
 import subprocess
 import sys
@@ -42,7 +43,7 @@ from kdlib.errors import UserError
 from kdlib.metrics import format_ci, mean_ci
 
 __all__ = ["PUBLISHED", "Cache", "CacheError", "Checkpoint", "ci_table", "code_files", "code_hash",
-           "git_commit", "summarize"]
+           "cpu_model", "git_commit", "summarize"]
 
 PACKAGE = Path(__file__).resolve().parent
 ROOT = PACKAGE.parent
@@ -109,6 +110,19 @@ def code_hash(module: str = "kdlib") -> str:
         h.update(path.relative_to(PACKAGE).as_posix().encode())
         h.update(path.read_bytes())
     return h.hexdigest()
+
+
+def cpu_model() -> str:
+    """The CPU's model name and the number of cores this process may use."""
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name}, {len(os.sched_getaffinity(0))} cores"
 
 
 def git_commit(root: Path = ROOT) -> str:
@@ -262,7 +276,7 @@ class Cache:
             meta = {"experiment": experiment, "unit": unit,
                     "params": {k: v for k, v in params.items() if k not in RUN_ONLY},
                     "data": data_digest, "code": code_hash(f"kdlib.experiments.{experiment}"),
-                    "commit": git_commit()}
+                    "commit": git_commit(), "machine": cpu_model()}
             self._store(folder, entry, meta)
             checkpoint.clear()
             self.computed.append(key)
