@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -89,6 +90,18 @@ def build_html(root: Path = ROOT) -> Path:
 def build_pdf(root: Path = ROOT) -> Path:
     """Run Jupyter Book's LaTeX builder (xelatex, via latexmk); return the PDF's path."""
     return _jupyter_book(root, "pdflatex", "latex") / "kd-report.pdf"
+
+
+def latex_tables(tex: str, header: str = "") -> list[str]:
+    """The tables of a LaTeX build (Sphinx's tabulary and longtable environments), each as
+    its first row's text; with ``header``, those whose first row contains it."""
+    found = re.findall(r"\\begin\{(tabulary|longtable|tabular)\}(.*?)\\end\{\1\}", tex,
+                       flags=re.S)
+    heads = []
+    for _, body in found:
+        first = body.split("\\\\", 1)[0]
+        heads.append(" ".join(re.sub(r"\\[a-zA-Z]+|[{}]", " ", first).split()))
+    return [h for h in heads if header in h]
 
 
 def main(argv: list[str] | None = None) -> int:

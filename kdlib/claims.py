@@ -37,7 +37,7 @@ from kdlib.evidence import ClaimError, Evidence
 from kdlib.metrics import Interval, interval
 
 __all__ = ["CHECKS", "CLAIMS_DIR", "VERDICTS", "Claim", "ClaimError", "Judgement", "display",
-           "evaluate", "judge", "load", "primary", "printed", "scorecard"]
+           "evaluate", "independent", "judge", "load", "primary", "printed", "scorecard"]
 
 CLAIMS_DIR = Path(__file__).resolve().parents[1] / "data" / "claims"
 HOLDS, CONTRA, INCON, ONE = "holds", "contradicted", "inconclusive", "inconclusive (one run)"
@@ -243,16 +243,16 @@ def _values(claim: Claim, ev: Evidence) -> tuple[pd.Series | None, pd.DataFrame,
     rows = ev.rows(claim.metric, claim.at)
     a = ev.per_run(claim.metric, claim.at)
     if a is None:
-        return None, rows, f"this run has no {claim.metric} at {ev.words(claim.at)}"
+        return None, rows, f"This run has no {claim.metric} at {ev.words(claim.at)}."
     if not claim.than:
         return a - claim.threshold if claim.check in DIFF_CHECKS else a, rows, ""
     other = {**claim.at, **claim.than}
     b = ev.per_run(claim.metric, other)
     if b is None:
-        return None, rows, f"this run has no {claim.metric} at {ev.words(other)}"
+        return None, rows, f"This run has no {claim.metric} at {ev.words(other)}."
     d = _paired(a, b)
     if d is None:
-        return None, rows, "the two sides share no run to pair"
+        return None, rows, "The two sides share no run to pair."
     shift = claim.threshold if claim.check in DIFF_CHECKS else 0.0
     return d - shift, pd.concat([rows, ev.rows(claim.metric, other)]), ""
 
@@ -317,7 +317,7 @@ def _judge_curve(claim: Claim, ev: Evidence) -> Judgement:
                      ev.rows(claim.metric, claim.at))
     if curve is None:
         return Judgement(NOT_TESTABLE, at=where,
-                         note=f"this run has no {claim.metric} at {ev.words(claim.at)}")
+                         note=f"This run has no {claim.metric} at {ev.words(claim.at)}.")
     curve = curve.dropna(axis=1)  # runs missing a point cannot be paired
     if claim.range is not None:
         lo_x, hi_x = claim.range
@@ -326,7 +326,7 @@ def _judge_curve(claim: Claim, ev: Evidence) -> Judgement:
     d = _digits(claim, ev)
     means = curve.mean(axis=1)
     if curve.empty or curve.shape[1] == 0:
-        return Judgement(NOT_TESTABLE, at=where, note="no complete run over the sweep")
+        return Judgement(NOT_TESTABLE, at=where, note="No complete run over the sweep.")
     runs = curve.shape[1]
     if claim.absolute and not ev.at_source_scale(ev.rows(claim.metric, claim.at)):
         return Judgement(NOT_COMPARABLE, f"{means.min():.{d}f} to {means.max():.{d}f}",
@@ -359,11 +359,11 @@ def _argmax(claim: Claim, ev: Evidence, curve: pd.DataFrame, where: str, d: int)
     best = means.idxmax()
     if not inside:
         return Judgement(NOT_TESTABLE, f"{word} at {_x(best)}", "", where,
-                         f"this run did not sweep {claim.over} = {_x(claim.reported)}")
+                         f"This run did not sweep {claim.over} = {_x(claim.reported)}.")
     others = [x for x in curve.index if x not in inside]
     if not others:
         return Judgement(NOT_TESTABLE, f"{word} at {_x(best)}", "", where,
-                         f"the claimed values cover every {claim.over} this run swept")
+                         f"The claimed values cover every {claim.over} this run swept.")
     x0 = means.loc[inside].idxmax()  # the claimed set's best point
     level = 1 - (1 - LEVEL) / len(others)
     bounds = _diff_bounds(m.bounds, True, 0.0)
@@ -428,7 +428,7 @@ def _most_greater(claim: Claim, ev: Evidence, curve: pd.DataFrame, where: str,
         b = ev.per_run(claim.metric, other)
         if b is None:
             return Judgement(NOT_TESTABLE, at=where,
-                             note=f"this run has no {claim.metric} at {ev.words(other)}")
+                             note=f"This run has no {claim.metric} at {ev.words(other)}.")
     k = len(curve)
     level = 1 - (1 - LEVEL) / k
     bounds = _diff_bounds(m.bounds, b is not None, claim.threshold)
@@ -481,13 +481,18 @@ def _criterion(c: Claim, ev: Evidence | None) -> str:
     return f"more than {c.share:.0%} of {c.over} above"
 
 
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "?", "!")) else text + "."
+
+
 def _note(c: Claim, j: Judgement) -> str:
     parts = [j.note] if j.note else []
     if c.reading:
-        parts.append(f"Read as: {c.reading}")
+        parts.append(f"Read as: {_sentence(c.reading)}")
     if c.hypothesis and j.verdict not in (HOLDS, NOT_TESTABLE):
         see = f" (see {c.figure})" if c.figure else ""
-        parts.append(f"Hypothesis: {c.hypothesis}{see}")
+        parts.append(f"Hypothesis: {c.hypothesis.rstrip('. ')}{see}.")
     return " ".join(parts)
 
 
@@ -526,6 +531,14 @@ def primary(claims: list[Claim], evidence: list[Evidence]) -> pd.DataFrame:
         judged = ~t["verdict"].isin([NOT_COMPARABLE, NOT_TESTABLE])
         out.loc[judged] = t.loc[judged]
     return out
+
+
+def independent(table: pd.DataFrame) -> pd.Series:
+    """Independent tests by verdict over the whole table (a measurement two sources share
+    counts once; ``chapter`` keeps apart the runs of different chapters)."""
+    chapter = table["chapter"] if "chapter" in table else ""
+    whole = table.assign(source="all", group=chapter + "|" + table["group"])
+    return scorecard(whole).loc["all"]
 
 
 def scorecard(table: pd.DataFrame, by: str = "source") -> pd.DataFrame:

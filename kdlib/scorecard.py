@@ -54,9 +54,10 @@ def judge(profile: str, cache: Cache | None = None,
         if experiment is None or words is None:
             continue
         p = experiment.resolve({"profile": profile})
-        table = words.judged(p, cache)
         sources = set(group["source"])
-        if directory != CLAIMS_DIR:  # claims of another directory (the tests'), same run
+        if directory == CLAIMS_DIR:
+            table = words.judged(p, cache)
+        else:  # claims of another directory (the tests'), judged by the same evidence
             found = [c for s in sorted(sources) for c in claims.load(s, directory)]
             table = claims.primary(found, words.evidence_for(p, cache))
         tables.append(table[table["source"].isin(sources)].assign(chapter=chapter))
@@ -93,9 +94,7 @@ def summary(table: pd.DataFrame, directory: Path = CLAIMS_DIR) -> str:
             cells = ["—"] * len(VERDICTS) + ["—", str(d["claims"]), "—"]
             link = "no chapter yet"
         lines.append(f"| {s} | {d['title']} | {link} | " + " | ".join(cells) + " |")
-    chapter = table["chapter"] if "chapter" in table else ""
-    total = claims.scorecard(table.assign(source="all", group=chapter + "|" + table["group"])
-                             ).loc["all"]
+    total = claims.independent(table)
     cells = [f"**{int(total[v])}**" for v in VERDICTS] + [
         f"**{int(total.sum())}**", f"**{len(table)}**", f"**{int(dependent.sum())}**"]
     lines.append("| **all** | | | " + " | ".join(cells) + " |")

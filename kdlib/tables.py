@@ -26,7 +26,8 @@ def _cell(value: Any, digits: int) -> str:
 def markdown(df: pd.DataFrame, index: bool = False, digits: int = 3) -> str:
     """``df`` as a Markdown table (floats to ``digits`` decimals, NaN as a dash)."""
     if index:
-        df = df.reset_index()
+        names = [n or "" for n in df.index.names]
+        df = df.reset_index(names=names if len(set(names)) == len(names) else None)
     head = [_cell(c if not isinstance(c, tuple) else " ".join(map(str, c)), digits)
             for c in df.columns]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(" --- " for _ in head) + "|"]

@@ -206,8 +206,8 @@ def test_discussion_is_written_from_the_run(first_run):
     text = chapter.discussion(r, tables, None)
     assert f"the teacher scores {r.teacher['test_acc'].iloc[0]:.3f}" in text
     assert "this build's quick run (2 seeds)" in text
-    total = int(__import__("kdlib").claims.scorecard(tables["primary"]).sum().sum())
-    assert f"the two sources' claims make {total}:" in text
+    total = int(__import__("kdlib").claims.independent(tables["primary"]).sum())
+    assert f"the claims make {total}:" in text
 
 
 def test_check_data_covers_the_directions_data_sets(monkeypatch):

@@ -62,7 +62,12 @@ def test_quick_book_builds_with_figures_and_tables(tmp_path, monkeypatch):
         assert not [o for o in outputs if o["output_type"] == "error"]
         if name != "scorecard":  # the scorecard is tables only
             assert any("image/png" in o.get("data", {}) for o in outputs), "no figure"
-        assert any("text/html" in o.get("data", {}) for o in outputs), "no table"
+        # every table is Markdown, which MyST makes a real table in the HTML and the PDF; a
+        # DataFrame or Styler shown as such would print as text (or its repr) in the PDF
+        assert any("| --- |" in "".join(o.get("data", {}).get("text/markdown", ""))
+                   for o in outputs), "no table"
+        raw = [o for o in outputs if "<table" in "".join(o.get("data", {}).get("text/html", ""))]
+        assert not raw, f"{name}: a table shown as HTML only (use kdlib.tables.show)"
     index = book.build_html(root)
     assert index.exists()
     html = (root / "_build" / "html" / "book" / "alpha.html").read_text()
@@ -97,6 +102,10 @@ def test_quick_book_builds_with_figures_and_tables(tmp_path, monkeypatch):
         assert title in text, title
     log = (root / "_build" / "latex" / "kd-report.log").read_text(errors="replace")
     assert "Missing character" not in log  # every glyph of the text is in the fonts
+    assert "pandas.io.formats.style.Styler" not in text and "<IPython" not in text
+    tex = (root / "_build" / "latex" / "kd-report.tex").read_text()
+    claims_tables = book.latex_tables(tex, "verdict")
+    assert len(claims_tables) >= 5, claims_tables  # every chapter's claims, and the scorecard
 
 
 @pytest.mark.integration
