@@ -591,7 +591,7 @@ class _Progress:
             print(f"downloading {self.url} ({_size(total)}{at}) to {self.dest}", file=sys.stderr,
                   flush=True)
         elif self.bar is None:
-            from tqdm.auto import tqdm
+            from tqdm import tqdm
 
             self.bar = tqdm(total=total, initial=have, unit="B", unit_scale=True,
                             unit_divisor=1024, desc=self.dest.name, file=sys.stderr)
