@@ -1,23 +1,30 @@
-"""kdlib.executor: a sweep's units as Ray tasks give the local run's results, in the same cache;
-a worker killed mid-task is retried and nothing finished is lost."""
+"""kdlib.executor: a sweep's units as Ray tasks give the local run's results, bit for bit; a
+worker killed mid-task is retried and nothing finished is lost; on a cluster of two nodes the
+tasks' entries travel back to the driver's cache, which no node sees, checked on arrival."""
 
 import hashlib
 import io
 import json
 import os
 import re
+import secrets
+import shutil
 import signal
+import socket
 import subprocess
+import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
-from test_faults import SWEEP, _assert_same, _contents, _finish, _Payload, _start, _sweep
+from test_faults import ROOT, SWEEP, _assert_same, _contents, _finish, _Payload, _start, _sweep
 
 from kdlib.config import ParamError
-from kdlib.executor import Unit, run_units
+from kdlib.executor import THREADS, Unit, run_units
 from kdlib.experiments import alpha
 from kdlib.results import Cache, CacheError
 
@@ -39,8 +46,20 @@ def test_an_unknown_executor_is_refused_before_any_compute(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def local_run(tmp_path_factory) -> Path:
+def local_two_seeds(tmp_path_factory) -> Path:
+    """A local run of the teacher and the first two seeds."""
+    cache = tmp_path_factory.mktemp("local2")
+    done = _sweep(cache, "-p", "seeds", "2")
+    assert done.code == 0, done.stderr
+    return cache
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory, local_two_seeds) -> Path:
+    """The whole sweep, run locally (from where ``local_two_seeds`` stopped)."""
     cache = tmp_path_factory.mktemp("local")
+    shutil.copytree(local_two_seeds / "alpha", cache / "alpha",
+                    ignore=shutil.ignore_patterns("*.lock"))
     done = _sweep(cache)
     assert done.code == 0, done.stderr
     return cache
@@ -144,3 +163,124 @@ def test_files_that_arrive_damaged_crafted_or_for_another_entry_are_never_stored
     with pytest.raises(CacheError, match=f"arrived holding another entry \\(alpha/{key}\\)"):
         driver.import_files("alpha", other, files)
     assert not marker.exists() and not list((tmp_path / "driver").rglob("meta.json"))
+
+
+# -- two nodes -------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class _Node:
+    """A ``ray start --block`` process: one node of a Ray cluster on this machine."""
+
+    proc: subprocess.Popen
+    log: Path
+    temp: Path
+    address: str  # of the cluster's head
+
+    def wait_started(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while "Ray runtime started" not in self.log.read_text():
+            assert self.proc.poll() is None, self.log.read_text()[-3000:]
+            assert time.monotonic() < deadline, f"no Ray node after {timeout} s"
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        """SIGINT: ``ray start --block`` stops its node's processes, as ``ray stop`` would
+        (which stops every Ray on the machine); SIGKILL after 30 s (its reaper then does)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _ray_node(name: str, where: Path, cache: Path, head: str | None = None) -> _Node:
+    """Start a node with ``THREADS`` logical CPUs whose tasks use ``cache`` ($KD_CACHE_DIR of
+    the node, as a user would set it on each machine); ``head``: the address to join, else
+    start the head. All ports are free ones, so other Rays on this machine are not disturbed;
+    its own temp dir keeps ``ray.init()`` elsewhere on the machine from finding it."""
+    temp = Path(tempfile.mkdtemp(prefix=f"kd{name}", dir="/tmp"))  # short: socket paths
+    ports = ("node-manager-port", "object-manager-port", "dashboard-agent-listen-port",
+             "dashboard-agent-grpc-port", "metrics-export-port", "runtime-env-agent-port")
+    args = [str(Path(sys.executable).parent / "ray"), "start", "--block",
+            "--node-ip-address=127.0.0.1", f"--num-cpus={THREADS}", "--disable-usage-stats",
+            f"--object-store-memory={100 << 20}", f"--temp-dir={temp}",
+            *(f"--{p}={_free_port()}" for p in ports)]
+    if head is None:
+        head = f"127.0.0.1:{_free_port()}"
+        args += ["--head", f"--port={head.split(':')[1]}", "--include-dashboard=false",
+                 f"--dashboard-port={_free_port()}", f"--ray-client-server-port={_free_port()}"]
+    else:
+        args.append(f"--address={head}")
+    log = where / f"{name}.log"
+    env = {**os.environ, "KD_CACHE_DIR": str(cache), "PYTHONPATH": str(ROOT),
+           "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env.pop("RAY_ADDRESS", None)
+    with log.open("w") as out:
+        proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    node = _Node(proc, log, temp, head)
+    try:
+        node.wait_started()
+    except BaseException:
+        node.stop()
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    return node
+
+
+@pytest.fixture
+def two_nodes(tmp_path, monkeypatch):
+    """A head and a second node on 127.0.0.1, with a token of their own (Ray's token auth),
+    each node's tasks caching into their own directory; yields the head's address."""
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.setenv("RAY_AUTH_TOKEN", secrets.token_hex(32))
+    nodes = []
+    try:
+        nodes.append(_ray_node("head", tmp_path, tmp_path / "node-head"))
+        address = nodes[0].address
+        nodes.append(_ray_node("second", tmp_path, tmp_path / "node-second", address))
+        yield address
+    finally:
+        for node in reversed(nodes):
+            node.stop()
+            shutil.rmtree(node.temp, ignore_errors=True)
+
+
+def test_a_sweep_on_two_nodes_fills_the_driver_cache_the_nodes_never_see(tmp_path, two_nodes,
+                                                                         local_two_seeds):
+    """Two seeds as tasks on two nodes (the teacher, a minute's work here, is the local
+    run's). Each node's tasks compute into that node's own cache; the driver's cache, a
+    directory no node is given, gets every entry from what the tasks return, bit for bit the
+    local run's entries."""
+    driver, seeds = tmp_path / "driver", 2
+    teacher = next(m.parent for m in local_two_seeds.glob("alpha/*/meta.json")
+                   if json.loads(m.read_text())["unit"] == "teacher")
+    shutil.copytree(teacher, driver / "alpha" / teacher.name)
+    start = time.perf_counter()
+    done = _sweep(driver, *RAY, "-p", "ray_address", two_nodes, "-p", "seeds", str(seeds))
+    seconds = time.perf_counter() - start
+    assert done.code == 0, done.stderr[-3000:]
+    lines = [line for line in done.stderr.splitlines() if " computed on node " in line]
+    ran = dict(re.findall(r"\(ray\): \w+ ([0-9a-f]{32}) computed on node ([0-9a-f]+)",
+                          "\n".join(lines)))  # key: node, one line per unit a task computed
+    by_dir = {name: {p.parent.name for p in (tmp_path / name).glob("alpha/*/meta.json")}
+              for name in ("node-head", "node-second")}
+    print(f"\ntwo-node sweep: {seconds:.1f} s", *lines, *(f"{name}'s cache: {sorted(keys)}"
+                                                       for name, keys in by_dir.items()),
+          sep="\n")
+    assert len(ran) == seeds  # every seed ran as a task
+    assert len(set(ran.values())) == 2  # on both nodes
+    for name, keys in by_dir.items():  # each node cached exactly the units it reported
+        assert len({ran[k] for k in keys}) == 1, name
+    assert by_dir["node-head"] | by_dir["node-second"] == set(ran)
+    assert not by_dir["node-head"] & by_dir["node-second"]
+    _assert_same(_contents(driver), _contents(local_two_seeds))  # every entry, bit for bit
