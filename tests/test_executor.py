@@ -272,15 +272,16 @@ def test_a_sweep_on_two_nodes_fills_the_driver_cache_the_nodes_never_see(tmp_pat
     lines = [line for line in done.stderr.splitlines() if " computed on node " in line]
     ran = dict(re.findall(r"\(ray\): \w+ ([0-9a-f]{32}) computed on node ([0-9a-f]+)",
                           "\n".join(lines)))  # key: node, one line per unit a task computed
-    by_dir = {name: {p.parent.name for p in (tmp_path / name).glob("alpha/*/meta.json")}
+    by_dir = {name: {m.parent.name: json.loads(m.read_text())["params"]["seed"]
+                     for m in (tmp_path / name).glob("alpha/*/meta.json")}
               for name in ("node-head", "node-second")}
-    print(f"\ntwo-node sweep: {seconds:.1f} s", *lines, *(f"{name}'s cache: {sorted(keys)}"
-                                                       for name, keys in by_dir.items()),
-          sep="\n")
+    print(f"\ntwo-node sweep: {seconds:.1f} s", *lines, *(
+        f"{name}'s cache: " + ", ".join(f"{k} (seed {seed})" for k, seed in sorted(keys.items()))
+        for name, keys in by_dir.items()), sep="\n")
     assert len(ran) == seeds  # every seed ran as a task
     assert len(set(ran.values())) == 2  # on both nodes
     for name, keys in by_dir.items():  # each node cached exactly the units it reported
         assert len({ran[k] for k in keys}) == 1, name
-    assert by_dir["node-head"] | by_dir["node-second"] == set(ran)
-    assert not by_dir["node-head"] & by_dir["node-second"]
+    assert by_dir["node-head"].keys() | by_dir["node-second"].keys() == set(ran)
+    assert not by_dir["node-head"].keys() & by_dir["node-second"].keys()
     _assert_same(_contents(driver), _contents(local_two_seeds))  # every entry, bit for bit
