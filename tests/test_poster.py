@@ -254,8 +254,9 @@ def test_as_run_ablation_from_the_main_grid_equals_running_it(tmp_path):
     few = poster.run(poster.ablation_params(p, "students on 2,000 images"), cache,
                      keras_example=False)
     assert few.teacher_curve.equals(main.teacher_curve)  # the main teacher, from the cache
-    shown = chapter.ablation_table(table)
+    shown = chapter.ablation_table(table, p)
     assert len(shown) == len(poster.ABLATIONS)
+    assert shown.loc["official split", "teacher"].endswith("(one teacher)")
     assert (shown["verdict"] == "one seed: cannot tell").all()
     # each variant's distilled cell is the one with the best validation accuracy
     part = table[(table["variant"] == "wider student (128 units)") & (table["alpha"] < 1)]

@@ -34,6 +34,7 @@ from kdlib.experiments.poster import (
     _best_epoch,
     _confusion,
     _fit_epoch,
+    ablation_params,
     alone_cell,
     comparison_params,
     keras_example_params,
@@ -648,7 +649,7 @@ def split_table(p: dict[str, Any]) -> pd.DataFrame:
     shares = np.round(pooled / pooled.sum() * POOLED_SPLIT[1]).astype(int)
     table = pd.DataFrame({"poster": POSTER_SUPPORT, "official test set": OFFICIAL_SUPPORT,
                           "stratified split of all 70,000": shares}, index=list(ds.classes))
-    return table.rename_axis("digit").T
+    return table.rename_axis("digit").T.rename_axis("test set")
 
 
 def teacher_table(r: Results) -> pd.DataFrame:
@@ -806,12 +807,13 @@ def _choices_text(chosen: pd.DataFrame) -> str:
     return "; ".join(f"{c} ({n} seed{'s' if n != 1 else ''})" for c, n in counts.most_common())
 
 
-def ablation_table(a: pd.DataFrame) -> pd.DataFrame:
-    """Per variant: the teachers, the student alone, the distilled cell chosen on validation in
-    each seed, and the paired difference chosen distilled - alone on test, with its 95% CI and
-    what it says."""
+def ablation_table(a: pd.DataFrame, p: dict[str, Any]) -> pd.DataFrame:
+    """Per variant of the main run ``p``: the teachers, the student alone, the distilled cell
+    chosen on validation in each seed, and the paired difference chosen distilled - alone on
+    test, with its 95% CI and what it says."""
     rows = []
     for variant, part in a.groupby("variant", sort=False):
+        per_seed = ablation_params(p, variant)["teacher_per_seed"]
         alone = part[np.isclose(part["alpha"], 1.0)]
         alone = alone[alone["temperature"] == alone["temperature"].min()].set_index("seed")
         dist = part[part["alpha"] < 1].rename(columns={"seed": "run"})
@@ -822,7 +824,9 @@ def ablation_table(a: pd.DataFrame) -> pd.DataFrame:
                 if i.low > 0 else "distillation hurts" if i.high < 0
                 else "no significant difference")
         teachers = part.groupby("seed")["teacher_acc"].first().to_numpy(float)
-        rows.append({"variant": variant, "teacher": ci_text(teachers, 4, (0.0, 1.0)),
+        teacher = (ci_text(teachers, 4, (0.0, 1.0)) if per_seed
+                   else f"{teachers[0]:.4f} (one teacher)")
+        rows.append({"variant": variant, "teacher": teacher,
                      "student alone": ci_text(alone["test_acc"].to_numpy(float), 4, (0, 1)),
                      "distilled cell chosen on validation": _choices_text(best),
                      "its test accuracy": ci_text(best["test_acc"].to_numpy(float), 4, (0, 1)),
@@ -948,7 +952,7 @@ def discussion(r: Results, a: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> 
                    f"student alone scores {ci_text(alone.to_numpy(float), 4, (0.0, 1.0))} "
                    f"on test, and the student alone minus the chosen distilled student is "
                    f"{i.text(4)} per seed: {says}.")
-    table = ablation_table(a)
+    table = ablation_table(a, r.params)
     verdicts = table["verdict"]
     helped = [v for v, s in verdicts.items() if s == "distillation helps"]
     primary = tables["primary"]
