@@ -942,14 +942,15 @@ def discussion(r: Results, a: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> 
     else:
         i = metrics.interval(diff.to_numpy(float), (-1.0, 1.0))
         chosen = Counter(rows["chosen"])
-        picks = "; ".join(f"{c} ({n} seed{'s' if n != 1 else ''})"
+        picks = "; ".join(f"{c} in {n} seed{'s' if n != 1 else ''}"
                           for c, n in chosen.most_common())
         says = ("one run cannot tell which is better" if not i.decided else
                 "the student alone is better, as on the poster" if i.low > 0 else
                 "the distilled student is better, unlike on the poster" if i.high < 0 else
                 "the two cannot be told apart at this number of seeds")
-        verdict = (f"In this run the distilled cell chosen on validation is {picks}; the "
-                   f"student alone scores {ci_text(alone.to_numpy(float), 4, (0.0, 1.0))} "
+        verdict = (f"In each seed the distilled student is the cell of the poster's grid with "
+                   f"the best validation accuracy (here {picks}). The student alone scores "
+                   f"{ci_text(alone.to_numpy(float), 4, (0.0, 1.0))} "
                    f"on test, and the student alone minus the chosen distilled student is "
                    f"{i.text(4)} per seed: {says}.")
     table = ablation_table(a, r.params)
