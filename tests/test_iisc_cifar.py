@@ -73,9 +73,36 @@ def test_a_resumed_augmented_run_equals_an_uninterrupted_one():
 
 
 @pytest.fixture(scope="module")
-def part2(tmp_path_factory):
+def cached(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cache")
     p = iisc.SCHEMA.resolve("quick", **TINY)
-    return iisc_cifar.run(p, Cache(tmp_path_factory.mktemp("cache")))
+    return root, iisc_cifar.run(p, Cache(root))
+
+
+@pytest.fixture(scope="module")
+def part2(cached):
+    return cached[1]
+
+
+def test_a_teacher_stored_for_another_test_set_is_not_reused(cached, monkeypatch):
+    """Issue 23: the teacher unit stores its logits on the first ``cifar_n_test`` test images,
+    so its key must hold ``cifar_n_test``; a smaller test set after a run must not get the
+    stored teacher (whose test logits belong to the other test set)."""
+    root, first = cached
+    seen = []
+    real = iisc_cifar._students_unit
+
+    def spy(p, seed, train_set, d, teacher):
+        seen.append((len(d.y_test), teacher["logits"]["test"].shape[0]))
+        return real(p, seed, train_set, d, teacher)
+
+    monkeypatch.setattr(iisc_cifar, "_students_unit", spy)
+    cache = Cache(root)
+    p = iisc.SCHEMA.resolve("quick", **{**TINY, "cifar_n_test": 100, "cifar_seeds": 1})
+    again = iisc_cifar.run(p, cache)
+    assert seen and all(n == m == 100 for n, m in seen)  # the teacher's logits: this test set
+    assert len(cache.computed) == 1 + 2  # a new teacher, then seed 0's two student units
+    assert first.params["cifar_n_test"] == 200 and again.students["test_acc"].between(0, 1).all()
 
 
 def test_every_row_of_table2_is_run_over_seeds(part2):

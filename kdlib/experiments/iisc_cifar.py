@@ -297,8 +297,11 @@ class Part2:
 def run(p: dict[str, Any], cache: Cache) -> Part2:
     """Run (or load from the cache) part 2 for resolved parameters ``p``."""
     d, ds = _load(p)
-    tp = {k: p[k] for k in ("cifar_n_train", "cifar_width", "cifar_teacher_epochs",
-                            "cifar_learning_rate", "cifar_batch_size", "cifar_teacher_seed")}
+    # the teacher unit's key: everything it reads, its test set included (it stores the test
+    # logits of the first cifar_n_test images; issue 23)
+    tp = {k: p[k] for k in ("cifar_n_train", "cifar_n_test", "cifar_width",
+                            "cifar_teacher_epochs", "cifar_learning_rate", "cifar_batch_size",
+                            "cifar_teacher_seed")}
     where = {"executor": p["executor"], "ray_address": p["ray_address"]}
     teacher = run_units(cache, "iisc", ds.digest, [Unit(
         "cifar teacher", tp, lambda checkpoint: _teacher_unit(p, d, checkpoint),
