@@ -240,7 +240,7 @@ def test_chapter_tables_and_text_come_from_the_run(first_run):
     c = claims.evaluate(claims.load("002"), chapter.evidence(r))
     words = chapter.discussion(r, c)
     assert "prints 9 inference-time ratios of 3 networks" in words
-    assert "not compared with the paper's" in words  # 300 training images, not 60,000
+    assert "are not compared with the paper's" in words  # 300 training images, not 60,000
     tests = int(claims.scorecard(c[~c["claim"].str.startswith("t2-")]).sum().sum())
     assert f"make {tests} independent tests" in words
     for fig in (chapter.accuracy_figure(r), chapter.ratio_figure(r), chapter.lemma1_figure(r),
