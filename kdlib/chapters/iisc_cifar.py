@@ -82,12 +82,18 @@ def scale_note(p: dict[str, Any]) -> str:
         f"{p['cifar_reduced_epochs']} epoch(s) on the reduced set (the first "
         f"{p['cifar_reduced_per_class']} images of each class); all evaluated on the first "
         f"{p['cifar_n_test']:,} official test images, over {p['cifar_seeds']} seed(s) (one "
-        "teacher for all). The paper gives no epochs or schedule. Absolute accuracies of such "
-        "a run are not comparable with the paper's: the claims table says so, and judges the "
-        "relative claims (with and without KD, full and reduced data, the block variants). "
-        f"Inference times are measured on the networks at width {p['cifar_timing_width']:g} "
+        "teacher for all). The paper gives no epochs or schedule. "
+        + ("The students train at the paper's widths on all its data, so the claims table "
+           "judges their absolute numbers too. " if source_scale(p) else
+           "Absolute numbers of such a run (accuracies, training times) are not comparable "
+           "with the paper's: the claims table says so, and judges the relative claims (with "
+           "and without KD, full and reduced data, the block variants). ")
+        + f"Inference times are measured on the networks at width {p['cifar_timing_width']:g} "
         f"({_planes(p['cifar_timing_width'])} planes; 1 is the paper's), whose weights do not "
-        f"change their time: medians over {p['cifar_rounds']} interleaved rounds.",
+        f"change their time: medians over {p['cifar_rounds']} interleaved rounds"
+        + ("; at the paper's width, the claims table judges the inference ratios."
+           if timing_source_scale(p) else "; narrower than the paper's, so the claims table "
+           "does not compare the inference ratios with the paper's."),
         "",
         "What we implement, where the paper is unclear: the loss is response-based, "
         f"alpha x cross-entropy + (1 - alpha) x T² x KL to the teacher's softmax, with alpha = "
