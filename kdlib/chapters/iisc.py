@@ -773,8 +773,9 @@ def discussion(r: Results, claims_table: pd.DataFrame) -> str:
     scale = (f"judged against the printed precision (±0.005 points): {_tests(acc)}"
              if _part1_scale(r.params) else
              f"are not compared with the paper's: this run trains on {r.params['n_train']:,} "
-             f"of the 60,000 training images, its teachers {r.params['teacher_epochs']} "
-             "epoch(s) (the paper: 1)")
+             "of the 60,000 training images"
+             + ("" if r.params["teacher_epochs"] == 1 else
+                f", its teachers {r.params['teacher_epochs']} epochs (the paper: 1)"))
     bayes = verdict.get("bayes-risk-less")
     part1 = claims_table[~claims_table["claim"].str.startswith("t2-")]
     return (
