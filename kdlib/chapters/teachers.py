@@ -591,8 +591,8 @@ def discussion(R: Results, tables: dict[str, pd.DataFrame]) -> str:
     weak_text = (" " + ", ".join(weak) + (" is" if len(weak) == 1 else " are") +
                  f" below 1.5 times chance (1/{classes}) on the test images at this scale."
                  if weak else "")
-    size_rows = [c for c in C["claim"] if c.endswith(("-parameters", "-madds"))
-                 and "pretrained" not in c]
+    size_rows = [c.id for s in SOURCES for c in claims.load(s)
+                 if c.metric in ("params_m", "madds_m") and c.check == "approx"]
     sizes_hold = sum(v[c] == "holds" for c in size_rows)
     paras = [
         f"**Distillation against the baseline.** The baseline trained on the labels reaches "
