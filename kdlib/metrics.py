@@ -14,11 +14,26 @@ import torch.nn.functional as F
 from scipy import stats
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
-__all__ = ["UNBOUNDED", "Interval", "accuracy", "agreement", "ci_text", "class_report",
-           "confusion", "cross_entropy", "format_ci", "interval", "mean_ci", "mean_kl",
-           "welch_difference"]
+__all__ = ["RANGES", "UNBOUNDED", "Interval", "accuracy", "agreement", "bounds_of", "ci_text",
+           "class_report", "confusion", "cross_entropy", "format_ci", "interval", "mean_ci",
+           "mean_kl", "welch_difference"]
 
 UNBOUNDED = (-math.inf, math.inf)
+# The range of a quantity, by a word in its column name: what intervals are cut to.
+RANGES = (("acc", (0.0, 1.0)), ("agreement", (0.0, 1.0)), ("recovered", (0.0, 1.0)),
+          ("share", (0.0, 1.0)), ("recall", (0.0, 1.0)), ("precision", (0.0, 1.0)),
+          ("loss", (0.0, math.inf)), ("kl", (0.0, math.inf)), ("mse", (0.0, math.inf)),
+          ("variance", (0.0, math.inf)), ("ratio", (0.0, math.inf)),
+          ("seconds", (0.0, math.inf)))
+
+
+def bounds_of(name: str) -> tuple[float, float]:
+    """The range of the quantity a column holds, from its name (``test_acc``: [0, 1],
+    ``test_loss``: [0, inf)); unbounded when no word of :data:`RANGES` is in it."""
+    for word, bounds in RANGES:
+        if word in name:
+            return bounds
+    return UNBOUNDED
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:

@@ -41,7 +41,7 @@ import torch
 from filelock import FileLock, Timeout
 
 from kdlib.errors import UserError
-from kdlib.metrics import format_ci, mean_ci
+from kdlib.metrics import bounds_of, format_ci, mean_ci
 
 __all__ = ["PUBLISHED", "Cache", "CacheError", "Checkpoint", "ci_table", "code_files", "code_hash",
            "cpu_model", "git_commit", "summarize"]
@@ -443,11 +443,13 @@ class Cache:
 
 def summarize(df: pd.DataFrame, by: list[str], value: str,
               confidence: float = 0.95) -> pd.DataFrame:
-    """Mean and t-interval of ``value`` over the rows (seeds) of each ``by`` group."""
+    """Mean and t-interval of ``value`` over the rows (seeds) of each ``by`` group, cut to
+    the quantity's range (:func:`kdlib.metrics.bounds_of`: an accuracy's to [0, 1])."""
     rows = []
+    bounds = bounds_of(value)
     for keys, group in df.groupby(by, sort=True):
         keys = keys if isinstance(keys, tuple) else (keys,)
-        mean, lo, hi = mean_ci(group[value].to_numpy(dtype=np.float64), confidence)
+        mean, lo, hi = mean_ci(group[value].to_numpy(dtype=np.float64), confidence, bounds)
         rows.append({**dict(zip(by, keys, strict=True)), "mean": mean, "ci_low": lo,
                      "ci_high": hi, "n": len(group)})
     return pd.DataFrame(rows)
