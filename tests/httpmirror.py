@@ -39,8 +39,9 @@ class Mirror:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.cut: dict[str, int] = {}
-        self.requests: list[Request] = []
-        self._lock = threading.Lock()
+        self._requests: list[Request] = []
+        self._lock = threading.Condition()  # notified when a request has been answered
+        self._started = 0
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/"
@@ -56,14 +57,26 @@ class Mirror:
         self._httpd.server_close()
         self._thread.join(5)
 
+    @property
+    def requests(self) -> list[Request]:
+        """What was asked, in order: every request the server has begun, once it is answered
+        (a client can finish reading before the server thread has logged its request)."""
+        with self._lock:
+            self._lock.wait_for(lambda: len(self._requests) >= self._started, timeout=10)
+            return list(self._requests)
+
     def got(self, path: str) -> list[Request]:
         """The GET requests of URL path ``path`` (e.g. ``/mnist/t10k-labels-idx1-ubyte.gz``)."""
+        return [r for r in self.requests if r.path == path]
+
+    def _begin(self) -> None:
         with self._lock:
-            return [r for r in self.requests if r.path == path]
+            self._started += 1
 
     def _record(self, request: Request) -> None:
         with self._lock:
-            self.requests.append(request)
+            self._requests.append(request)
+            self._lock.notify_all()
 
     def _cut_at(self, path: str) -> int | None:
         with self._lock:
@@ -79,6 +92,7 @@ class Mirror:
                 pass
 
             def do_GET(self) -> None:  # noqa: N802 (the name http.server looks up)
+                mirror._begin()
                 path = unquote(urlsplit(self.path).path)
                 rng = self.headers.get("Range")
                 file = mirror.root / path.lstrip("/")
