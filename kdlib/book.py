@@ -20,6 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import nbformat
 import papermill
 import yaml
 
@@ -58,8 +59,20 @@ def execute(name: str, profile: str, root: Path = ROOT, **parameters: object) ->
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fold_injected(Path(tmp))
     os.replace(tmp, out)
     return out
+
+
+def _fold_injected(path: Path) -> None:
+    """Fold papermill's injected parameters cell (a click shows it): the chapter's own
+    parameters cell, whose input is folded too, already says what every parameter means."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "hide-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "hide-cell"]
+    nbformat.write(nb, path)
 
 
 def _jupyter_book(root: Path, builder: str, output: str, *options: str) -> Path:

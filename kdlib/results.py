@@ -114,16 +114,26 @@ def code_hash(module: str = "kdlib") -> str:
 
 
 def cpu_model() -> str:
-    """The CPU's model name and the number of cores this process may use."""
-    name = platform.processor() or platform.machine()
+    """The CPU: its model name, family and model numbers (one name covers several
+    generations: "AMD EPYC" is Zen 2 as family 23, Zen 5 as family 26), the vector
+    instructions torch dispatches to (they change results' last bits), and the cores this
+    process may use. E.g. ``"AMD EPYC (family 23, model 49; AVX2), 2 cores"``."""
+    name, ids = platform.processor() or platform.machine(), {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key == "model name":
+                name = value.strip()
+            elif key in ("cpu family", "model") and key not in ids:
+                ids[key] = value.strip()
+            if key == "processor" and ids:  # the first processor is enough
                 break
     except OSError:
         pass
-    return f"{name}, {len(os.sched_getaffinity(0))} cores"
+    where = f"family {ids['cpu family']}, model {ids['model']}; " if len(ids) == 2 else ""
+    isa = torch.backends.cpu.get_cpu_capability()
+    return f"{name} ({where}{isa}), {len(os.sched_getaffinity(0))} cores"
 
 
 def git_commit(root: Path = ROOT) -> str:

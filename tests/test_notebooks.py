@@ -53,11 +53,12 @@ def test_source_notebook_is_clean_and_documents_every_parameter(name):
 
 
 @pytest.mark.integration
-def test_quick_book_builds_with_figures_and_tables(tmp_path, monkeypatch):
-    monkeypatch.setenv("KD_CACHE_DIR", str(tmp_path / "cache"))
-    root = _copy_book(tmp_path / "project")
+def test_quick_book_builds_with_figures_and_tables(quick_book):
+    """Every chapter executed at `quick` by papermill and the book built, HTML and PDF, with
+    warnings as errors: the shared clean-clone build of tests/conftest.py (`make book`)."""
+    root = quick_book.clone
     for name in book.chapters(root):
-        out = book.execute(name, "quick", root=root)
+        out = root / "book" / f"{name}.ipynb"
         cells = json.loads(out.read_text())["cells"]
         outputs = [o for c in cells if c["cell_type"] == "code" for o in c["outputs"]]
         assert not [o for o in outputs if o["output_type"] == "error"]
@@ -72,9 +73,8 @@ def test_quick_book_builds_with_figures_and_tables(tmp_path, monkeypatch):
     # refactors keep the numbers: the entries equal those recorded on this kind of CPU
     recorded = digests.recorded()
     if recorded is not None:
-        assert digests.digest(tmp_path / "cache") == recorded, "a number moved"
-    index = book.build_html(root)
-    assert index.exists()
+        assert digests.digest(quick_book.cache) == recorded, "a number moved"
+    assert (root / "_build" / "html" / "index.html").exists()
     html = (root / "_build" / "html" / "book" / "alpha.html").read_text()
     assert "<img" in html and "<table" in html
     assert "Scale of this run" in html and "Profile <strong>quick</strong>" in html
@@ -99,7 +99,7 @@ def test_quick_book_builds_with_figures_and_tables(tmp_path, monkeypatch):
     assert "Profile <strong>quick</strong>" in html and html.count("<table") >= 3
     pages, content = browser.book_pages(root)  # every page, in headless Chromium
     assert browser.check(root / "_build" / "html", pages, content) == []
-    pdf = book.build_pdf(root)  # the same book through LaTeX
+    pdf = root / "_build" / "latex" / "kd-report.pdf"  # the same book through LaTeX
     text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
                           check=True).stdout
     for title in ("The effect of alpha", "Does knowledge distillation really work",

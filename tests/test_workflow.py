@@ -7,22 +7,20 @@ Debian's directory, or data/raw/ where an earlier run fetched them).
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from clone import VENV, checkout, clean_env
 from httpmirror import Mirror, lay_out, real_files
 
 from kdlib import book, data
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / ".github" / "workflows" / "book.yml"
-BIN = Path(sys.executable).parent  # the venv's bin: actionlint and shellcheck are pinned there
-VENV = BIN.parent
+BIN = VENV / "bin"  # actionlint and shellcheck are pinned there
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 
@@ -32,29 +30,6 @@ def _workflow() -> dict:
 
 def _steps() -> list[dict]:
     return _workflow()["jobs"]["book"]["steps"]
-
-
-def _checkout(dst: Path) -> Path:
-    """What a clone of this working tree would hold: tracked files and new ones git does not
-    ignore (no .venv, data/raw, data/cache, _build), with their current content."""
-    names = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
-                            "--exclude-standard"], cwd=ROOT, capture_output=True, check=True
-                           ).stdout.decode().split("\0")
-    for name in filter(None, names):
-        src = ROOT / name
-        if src.is_file() and not src.is_symlink():
-            (dst / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dst / name)
-    return dst
-
-
-def _env(**extra: str) -> dict[str, str]:
-    """This process's environment without what would leak into a run elsewhere: an outer
-    make's flags and the data-search settings; plus ``extra``."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "KD_SHARED_DATA", "KD_DATA_DIR",
-                        "KD_DATA_MIRROR", "KD_DATA_SEARCH", "KD_DOWNLOAD", "KD_CACHE_DIR")}
-    return {**env, "no_proxy": "127.0.0.1", **extra}
 
 
 # -- the workflow file ----------------------------------------------------------------------
@@ -133,7 +108,7 @@ def test_the_workflow_run_steps_in_order_with_a_local_server(tmp_path: Path) -> 
     Stubbed: ``uses:`` steps, the venv (this one, for make setup) and ``make test`` and ``make
     book`` (recorded). Real: the step scripts, .ci/run, and ``make data``, which must fetch
     MNIST and CIFAR-10 from the server and verify them."""
-    work = _checkout(tmp_path / "workspace")
+    work = checkout(tmp_path / "workspace")
     (work / ".venv").symlink_to(VENV)
     fetched = [n for n in data.BOOK_DATASETS  # not Fashion-MNIST where Debian's package is
                if not any(data._present(s, d) for d in [data._SYSTEM_DIR.get(n, tmp_path / "-")]
@@ -145,7 +120,7 @@ def test_the_workflow_run_steps_in_order_with_a_local_server(tmp_path: Path) -> 
     (stubs / "make").chmod(0o755)
     log = tmp_path / "make.log"
     with Mirror(tmp_path / "www") as mirror:
-        env = _env(**{k: str(v) for k, v in _workflow()["jobs"]["book"]["env"].items()})
+        env = clean_env(**{k: str(v) for k, v in _workflow()["jobs"]["book"]["env"].items()})
         env.update(KD_DATA_MIRROR=mirror.url, PATH=f"{stubs}:{env['PATH']}", HOME=str(
             tmp_path / "home"), GITHUB_WORKSPACE=str(work), CI="true", PYTHONPATH=str(work),
             MAKE_LOG=str(log), REAL_MAKE=shutil.which("make") or "make")
@@ -196,7 +171,7 @@ def test_make_setup_installs_torch_s_cpu_build(tmp_path: Path, case: str) -> Non
     (venv / "bin").mkdir(parents=True)
     shutil.copy(stub, venv / "bin" / "python")
     log = tmp_path / "py.log"
-    env = _env(PY_LOG=str(log))
+    env = clean_env(PY_LOG=str(log))
     if case != "local wheel":
         env["NO_LOCAL_WHEEL"] = "1"
     extra = ["TORCH_INDEX=http://127.0.0.1:9/simple"] if case == "another index" else []
@@ -221,37 +196,18 @@ def test_make_setup_installs_torch_s_cpu_build(tmp_path: Path, case: str) -> Non
 
 
 @pytest.mark.integration
-def test_a_clean_clone_without_shared_builds_the_quick_book_through_a_mirror(tmp_path: Path):
-    """The README's `make book` (at `quick`) on a clean clone with no ../shared, on a machine
-    without Debian's Fashion-MNIST (KD_DATA_SEARCH=raw), the official sites replaced by a local
-    server serving the real files: every data set is downloaded once into data/raw/, verified,
-    and the book (HTML and PDF) is built; a second `make data` downloads nothing. Set-up is
-    skipped (`-o setup`): the clone uses this venv (PYTHONPATH makes it import the clone's
-    kdlib)."""
-    clone = _checkout(tmp_path / "kd-report")
-    assert not (tmp_path / "shared").exists()
-    (clone / ".venv").symlink_to(VENV)
-    files = real_files(data.BOOK_DATASETS)
-    lay_out(tmp_path / "www", files)
-    with Mirror(tmp_path / "www") as mirror:
-        env = _env(KD_DATA_MIRROR=mirror.url, KD_DATA_SEARCH="raw", PYTHONPATH=str(clone),
-                   KD_CACHE_DIR=str(tmp_path / "cache"))
-        out = tmp_path / "make-book.log"
-        with open(out, "w") as f:
-            done = subprocess.run(["make", "-o", "setup", "book", "PROFILE=quick"], cwd=clone,
-                                  env=env, stdout=f, stderr=subprocess.STDOUT, timeout=3600)
-        text = out.read_text()
-        assert done.returncode == 0, text[-5000:]
-        served = len(mirror.requests)
-        again = subprocess.run(["make", "-o", "setup", "data"], cwd=clone, env=env,
-                               capture_output=True, text=True, timeout=600)
-        assert again.returncode == 0, again.stderr
-        assert len(mirror.requests) == served  # present: never fetched again
-    assert sorted((r.path, r.status) for r in mirror.requests) == sorted(
-        (f"/{k}", 200) for k in files)
-    for rel, path in files.items():
-        assert f"downloading {mirror.url}{rel} " in text
-        assert (clone / "data" / "raw" / rel).stat().st_size == path.stat().st_size
-    for name in book.chapters(clone):
-        assert (clone / "_build" / "html" / "book" / f"{name}.html").is_file(), name
-    assert (clone / "_build" / "latex" / "kd-report.pdf").stat().st_size > 10000
+def test_a_clean_clone_without_shared_builds_the_quick_book_through_a_mirror(quick_book):
+    """The README's `make book` (at `quick`) on a clean clone with no ../shared (the shared
+    build of tests/conftest.py): every data set is downloaded once into data/raw/, verified,
+    and the book (HTML and PDF) is built; a second `make data` downloads nothing."""
+    b = quick_book
+    assert b.again.returncode == 0, b.again.stderr
+    assert b.requests_again == len(b.requests)  # present: never fetched again
+    assert sorted((r.path, r.status) for r in b.requests) == sorted(
+        (f"/{k}", 200) for k in b.files)
+    for rel, path in b.files.items():
+        assert f"downloading {b.url}{rel} " in b.log
+        assert (b.clone / "data" / "raw" / rel).stat().st_size == path.stat().st_size
+    for name in book.chapters(b.clone):
+        assert (b.clone / "_build" / "html" / "book" / f"{name}.html").is_file(), name
+    assert (b.clone / "_build" / "latex" / "kd-report.pdf").stat().st_size > 10000
