@@ -75,6 +75,10 @@ def test_quick_book_builds_with_figures_and_tables(quick_book):
     if recorded is not None:
         assert digests.digest(quick_book.cache) == recorded, "a number moved"
     assert (root / "_build" / "html" / "index.html").exists()
+    for name in book.chapters(root):  # set-up cells folded: a click shows them
+        html = (root / "_build" / "html" / "book" / f"{name}.html").read_text()
+        assert 'class="cell tag_injected-parameters tag_hide-cell' in html, name
+        assert 'class="cell tag_parameters tag_hide-input' in html, name
     html = (root / "_build" / "html" / "book" / "alpha.html").read_text()
     assert "<img" in html and "<table" in html
     assert "Scale of this run" in html and "Profile <strong>quick</strong>" in html

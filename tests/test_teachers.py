@@ -25,7 +25,7 @@ from kdlib.experiments.teachers import (
 )
 from kdlib.models import n_params
 from kdlib.results import Cache, Checkpoint
-from kdlib.train import Recipe, train_augmented
+from kdlib.train import Recipe, nhwc_unsafe, train_augmented
 
 
 def test_table2_agrees_with_the_numbers_the_claims_file_prints():
@@ -100,6 +100,27 @@ def test_channels_last_changes_the_memory_order_not_the_result():
                         channels_last=cl)
         runs.append(m.eval()(x))
     assert torch.allclose(runs[0], runs[1], atol=1e-4)
+
+
+@pytest.mark.parametrize("isa", ["AVX2", "AVX512"])
+def test_channels_last_is_refused_where_onednn_would_corrupt_memory(monkeypatch, isa):
+    """On an AVX2 CPU, oneDNN's NHWC weight gradient of a 1x1 stride-2 convolution with 2-7
+    input channels writes out of bounds (the ResNets' shortcuts at width 0.25 have 4): the
+    parameter is refused before any compute, by name; with AVX-512 it is allowed."""
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: isa)
+    thin = [MODELS[name](classes=10, width=0.25) for name in MODELS]
+    wide = [MODELS[name](classes=10, width=1.0) for name in MODELS]
+    assert nhwc_unsafe(wide) == ""
+    if isa == "AVX512":
+        assert nhwc_unsafe(thin) == ""
+        assert teachers.resolve({"profile": "quick", "channels_last": True})["channels_last"]
+        return
+    assert "shortcut" in nhwc_unsafe(thin) and "use channels_last=False" in nhwc_unsafe(thin)
+    with pytest.raises(ParamError, match="channels_last=True is refused on this CPU"):
+        teachers.resolve({"profile": "quick", "channels_last": True})
+    with pytest.raises(ValueError, match="channels_last=True is refused on this CPU"):
+        train_augmented({"m": thin[0]}, {"m": Recipe(1.0, lr=0.01)}, torch.rand(4, 3, 32, 32),
+                        torch.randint(0, 10, (4,)), 1, 2, 0, channels_last=True)
 
 
 def _setup(n=32, **kw):
