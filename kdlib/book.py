@@ -12,13 +12,16 @@ the last complete book as it was, and never a partial one.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import TextIO
 
 import nbformat
 import papermill
@@ -41,6 +44,31 @@ def chapters(root: Path = ROOT) -> list[str]:
     return [n for n in names if (root / "notebooks" / f"{n}.ipynb").exists()]
 
 
+class Progress:
+    """The chapter's stderr (its units and progress bars) shown while it runs. In a terminal
+    the bars redraw in place; elsewhere (a CI log) a redraw becomes a line of its own, at most
+    one per ``every`` seconds, plus every line that ends (a bar's last state, a unit count)."""
+
+    def __init__(self, stream: TextIO | None = None, every: float = 30.0) -> None:
+        self.stream = stream or sys.stderr
+        self.every, self.last, self.tty = every, -math.inf, self.stream.isatty()
+
+    def write(self, text: str) -> int:
+        if self.tty:
+            self.stream.write(text)
+            return len(text)
+        text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)  # nested bars' cursor moves
+        for piece, end in re.findall(r"([^\r\n]*)(\r|\n|$)", text):
+            now = time.monotonic()
+            if piece.strip() and (end == "\n" or now - self.last >= self.every):
+                self.stream.write(piece.rstrip() + "\n")
+                self.last = now
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 def execute(name: str, profile: str, root: Path = ROOT, **parameters: object) -> Path:
     """Execute ``notebooks/<name>.ipynb`` into ``book/<name>.ipynb``; return the output path."""
     src = root / "notebooks" / f"{name}.ipynb"
@@ -50,7 +78,7 @@ def execute(name: str, profile: str, root: Path = ROOT, **parameters: object) ->
     try:
         papermill.execute_notebook(str(src), tmp, parameters={"profile": profile, **parameters},
                                    kernel_name="python3", cwd=str(root),
-                                   progress_bar=sys.stderr.isatty())
+                                   progress_bar=sys.stderr.isatty(), stderr_file=Progress())
     except papermill.PapermillExecutionError as e:
         Path(tmp).unlink(missing_ok=True)
         out.unlink(missing_ok=True)  # an older copy would look complete

@@ -83,6 +83,9 @@ def run_units(cache: Cache, experiment: str, data_digest: str, units: Sequence[U
         raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}; got {executor!r}")
     if executor == "ray":
         _on_ray(cache, experiment, data_digest, units, ray_address, desc, retries)
+    held = sum(cache.has(experiment, u.name, u.params, data_digest) for u in units)
+    print(f"{desc}: {len(units)} unit{'s' * (len(units) != 1)}, {held} in the cache, "
+          f"{len(units) - held} to compute", file=sys.stderr, flush=True)
     entries = []
     bar = tqdm(units, desc=desc, unit="unit", mininterval=5,  # a lone unit has its own bars
                disable=executor == "ray" or len(units) < 2)

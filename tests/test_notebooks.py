@@ -1,5 +1,6 @@
 """Integration: every chapter at the quick profile through papermill, then the book build."""
 
+import io
 import json
 import shutil
 import subprocess
@@ -50,6 +51,26 @@ def test_source_notebook_is_clean_and_documents_every_parameter(name):
     inspected = papermill.inspect_notebook(str(path))
     assert set(inspected) == {"profile", *SCHEMAS[name].names()}
     assert all(v["help"] for v in inspected.values())
+
+
+def test_progress_redraws_in_a_terminal_and_writes_spaced_lines_to_a_log(monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(book.time, "monotonic", lambda: now[0])
+    log = io.StringIO()
+    p = book.Progress(log, every=30)
+    for now[0], text in ((0, "alpha seeds: 3 units, 1 in the cache, 2 to compute\n"),
+                         (1, "\rseed 0:  10%|#"), (2, "\rseed 0:  20%|##"),
+                         (40, "\rseed 0:  90%|#########\x1b[A"),
+                         (41, "\rseed 0: 100%|##########\n")):
+        p.write(text)
+    assert log.getvalue().splitlines() == [
+        "alpha seeds: 3 units, 1 in the cache, 2 to compute",  # a line that ends: shown
+        "seed 0:  90%|#########",  # 30 s after the last line, without the cursor move
+        "seed 0: 100%|##########"]  # a bar's last state ends its line
+    term = io.StringIO()
+    term.isatty = lambda: True
+    book.Progress(term).write("\rseed 0:  10%|#")
+    assert term.getvalue() == "\rseed 0:  10%|#"  # a terminal redraws in place
 
 
 @pytest.mark.integration

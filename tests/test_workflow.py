@@ -7,6 +7,7 @@ Debian's directory, or data/raw/ where an earlier run fetched them).
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -210,4 +211,7 @@ def test_a_clean_clone_without_shared_builds_the_quick_book_through_a_mirror(qui
         assert (b.clone / "data" / "raw" / rel).stat().st_size == path.stat().st_size
     for name in book.chapters(b.clone):
         assert (b.clone / "_build" / "html" / "book" / f"{name}.html").is_file(), name
+    # while the chapters run, their units and progress show in the log, a line at a time
+    assert re.search(r"^alpha seeds: \d+ units, 0 in the cache, \d+ to compute$", b.log, re.M)
+    assert re.search(r"^teacher: 100%\|", b.log, re.M)
     assert (b.clone / "_build" / "latex" / "kd-report.pdf").stat().st_size > 10000
