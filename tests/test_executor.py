@@ -192,14 +192,19 @@ class _Node:
 
     def stop(self) -> None:
         """SIGINT: ``ray start --block`` stops its node's processes, as ``ray stop`` would
-        (which stops every Ray on the machine); SIGKILL after 30 s (its reaper then does)."""
+        (which stops every Ray on the machine). What is left after 5 s, of the session the
+        node was started in (its raylet, GCS and workers), is killed."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
-                self.proc.wait(timeout=30)
+                self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # start_new_session: its own group
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
 
 
 def _ray_node(name: str, where: Path, cache: Path, head: str | None = None) -> _Node:
