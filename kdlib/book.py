@@ -52,6 +52,7 @@ class Progress:
     def __init__(self, stream: TextIO | None = None, every: float = 30.0) -> None:
         self.stream = stream or sys.stderr
         self.every, self.last, self.tty = every, -math.inf, self.stream.isatty()
+        self.pending, self.shown = "", False  # the latest state of the line being drawn
 
     def write(self, text: str) -> int:
         if self.tty:
@@ -59,10 +60,15 @@ class Progress:
             return len(text)
         text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)  # nested bars' cursor moves
         for piece, end in re.findall(r"([^\r\n]*)(\r|\n|$)", text):
+            if piece.strip():
+                self.pending, self.shown = piece.rstrip(), False
             now = time.monotonic()
-            if piece.strip() and (end == "\n" or now - self.last >= self.every):
-                self.stream.write(piece.rstrip() + "\n")
-                self.last = now
+            due = end == "\n" or (piece.strip() and now - self.last >= self.every)
+            if self.pending and not self.shown and due:
+                self.stream.write(self.pending + "\n")
+                self.last, self.shown = now, True
+            if end == "\n":
+                self.pending = ""
         return len(text)
 
     def flush(self) -> None:

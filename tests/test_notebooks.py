@@ -61,12 +61,15 @@ def test_progress_redraws_in_a_terminal_and_writes_spaced_lines_to_a_log(monkeyp
     for now[0], text in ((0, "alpha seeds: 3 units, 1 in the cache, 2 to compute\n"),
                          (1, "\rseed 0:  10%|#"), (2, "\rseed 0:  20%|##"),
                          (40, "\rseed 0:  90%|#########\x1b[A"),
-                         (41, "\rseed 0: 100%|##########\n")):
+                         (41, "\rseed 0: 100%|##########\n"),
+                         (42, "\rseed 1:  50%|#####"), (43, "\rseed 1: 100%|##########"),
+                         (44, "\n")):
         p.write(text)
     assert log.getvalue().splitlines() == [
         "alpha seeds: 3 units, 1 in the cache, 2 to compute",  # a line that ends: shown
         "seed 0:  90%|#########",  # 30 s after the last line, without the cursor move
-        "seed 0: 100%|##########"]  # a bar's last state ends its line
+        "seed 0: 100%|##########",  # a bar's last state ends its line
+        "seed 1: 100%|##########"]  # even when its end comes in a write of its own
     term = io.StringIO()
     term.isatty = lambda: True
     book.Progress(term).write("\rseed 0:  10%|#")
