@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -139,6 +140,11 @@ def test_quick_book_builds_with_figures_and_tables(quick_book):
     tex = (root / "_build" / "latex" / "kd-report.tex").read_text()
     claims_tables = book.latex_tables(tex, "verdict")
     assert len(claims_tables) >= 5, claims_tables  # every chapter's claims, and the scorecard
+    # a long table breaks across pages in wrapped columns that fit the line, not Sphinx's
+    # default unwrapped `l` columns, which run off the page
+    specs = re.findall(r"\\begin\{longtable\}(\{.*\})\n", tex)
+    column = r">\{\\raggedright\\arraybackslash\}\\X\{\d+\}\{\d+\}"
+    assert specs and all(re.fullmatch(rf"\{{({column})+\}}", spec) for spec in specs), specs
 
 
 @pytest.mark.integration

@@ -304,5 +304,5 @@ def test_the_chapters_tables_are_markdown(first_run):
 
     _, r = first_run
     for df, index in ((chapter.teacher_table(r), False), (chapter.reports(r), True)):
-        text = tables.markdown(df, index=index)
-        assert text.startswith("| ") and "\n|" in text
+        widths, text = tables.markdown(df, index=index).split("\n\n", 1)
+        assert widths.startswith("```{tabularcolumns}") and text.startswith("| ")
