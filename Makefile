@@ -1,10 +1,19 @@
-# kd-report: two commands on a fresh machine (Python 3.11, root, ../shared beside the clone).
-#   make book   set up, execute every chapter with papermill, build the HTML book and the PDF
-#   make test   set up, lint, run the unit and integration tests
+# kd-report: two commands on a fresh machine (Python 3.11, root or sudo).
+#   make book   set up, fetch missing data, execute every chapter with papermill, build HTML and PDF
+#   make test   set up, fetch missing data, lint, run the unit and integration tests
 PYTHON ?= python3
 PROFILE ?= default
 VENV := .venv
 PY := $(VENV)/bin/python
+PIP = $(PY) -m pip install --quiet --disable-pip-version-check
+# torch's CPU build, never PyPI's torch for Linux (a CUDA build of several GB): a wheel pip already
+# has without an index (the build machines' find-links), else PyTorch's CPU index. The version is
+# requirements.txt's pin. `make TORCH_INDEX=URL` names another index (a proxy of that one, say).
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH = $(shell sed -n 's/^\(torch==[^ ]*\).*/\1/p' requirements.txt)
+# The data sets the chapters read: each found in ../shared, Debian's directory or data/raw/, else
+# downloaded into data/raw/ (from its official source, or KD_DATA_MIRROR) and verified.
+DATASETS ?= mnist fashion_mnist cifar10
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages: Fashion-MNIST; TeX for the PDF (Sphinx's LaTeX with xelatex; poppler's
 # pdftotext lets the tests read the PDF back); Chromium for the browser test.
@@ -18,12 +27,12 @@ export MALLOC_MMAP_MAX_ := 0
 export MALLOC_TRIM_THRESHOLD_ := 17179869184
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: book test setup debian lint clean
+.PHONY: book test setup data debian lint clean
 
-book: setup
+book: setup data
 	$(PY) -m kdlib.book --profile $(PROFILE) --pdf
 
-test: setup
+test: setup data
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 
@@ -31,9 +40,14 @@ setup: $(VENV)/.installed debian
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(PIP) --no-deps --no-index $(TORCH) 2>/dev/null || \
+		$(PIP) --no-deps --index-url $(TORCH_INDEX) $(TORCH)
+	$(PIP) -r requirements.txt
+	$(PIP) --no-deps -e .
 	touch $@
+
+data: setup
+	$(PY) -m kdlib.data $(DATASETS)
 
 debian:  # installs only what is missing (one apt-get update, then one install)
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

@@ -12,13 +12,18 @@ the last complete book as it was, and never a partial one.
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import TextIO
 
+import nbformat
 import papermill
 import yaml
 
@@ -39,6 +44,37 @@ def chapters(root: Path = ROOT) -> list[str]:
     return [n for n in names if (root / "notebooks" / f"{n}.ipynb").exists()]
 
 
+class Progress:
+    """The chapter's stderr (its units and progress bars) shown while it runs. In a terminal
+    the bars redraw in place; elsewhere (a CI log) a redraw becomes a line of its own, at most
+    one per ``every`` seconds, plus every line that ends (a bar's last state, a unit count)."""
+
+    def __init__(self, stream: TextIO | None = None, every: float = 30.0) -> None:
+        self.stream = stream or sys.stderr
+        self.every, self.last, self.tty = every, -math.inf, self.stream.isatty()
+        self.pending, self.shown = "", False  # the latest state of the line being drawn
+
+    def write(self, text: str) -> int:
+        if self.tty:
+            self.stream.write(text)
+            return len(text)
+        text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)  # nested bars' cursor moves
+        for piece, end in re.findall(r"([^\r\n]*)(\r|\n|$)", text):
+            if piece.strip():
+                self.pending, self.shown = piece.rstrip(), False
+            now = time.monotonic()
+            due = end == "\n" or (piece.strip() and now - self.last >= self.every)
+            if self.pending and not self.shown and due:
+                self.stream.write(self.pending + "\n")
+                self.last, self.shown = now, True
+            if end == "\n":
+                self.pending = ""
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 def execute(name: str, profile: str, root: Path = ROOT, **parameters: object) -> Path:
     """Execute ``notebooks/<name>.ipynb`` into ``book/<name>.ipynb``; return the output path."""
     src = root / "notebooks" / f"{name}.ipynb"
@@ -48,7 +84,7 @@ def execute(name: str, profile: str, root: Path = ROOT, **parameters: object) ->
     try:
         papermill.execute_notebook(str(src), tmp, parameters={"profile": profile, **parameters},
                                    kernel_name="python3", cwd=str(root),
-                                   progress_bar=sys.stderr.isatty())
+                                   progress_bar=sys.stderr.isatty(), stderr_file=Progress())
     except papermill.PapermillExecutionError as e:
         Path(tmp).unlink(missing_ok=True)
         out.unlink(missing_ok=True)  # an older copy would look complete
@@ -57,8 +93,20 @@ def execute(name: str, profile: str, root: Path = ROOT, **parameters: object) ->
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fold_injected(Path(tmp))
     os.replace(tmp, out)
     return out
+
+
+def _fold_injected(path: Path) -> None:
+    """Fold papermill's injected parameters cell (a click shows it): the chapter's own
+    parameters cell, whose input is folded too, already says what every parameter means."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "hide-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "hide-cell"]
+    nbformat.write(nb, path)
 
 
 def _jupyter_book(root: Path, builder: str, output: str, *options: str) -> Path:
@@ -89,6 +137,18 @@ def build_html(root: Path = ROOT) -> Path:
 def build_pdf(root: Path = ROOT) -> Path:
     """Run Jupyter Book's LaTeX builder (xelatex, via latexmk); return the PDF's path."""
     return _jupyter_book(root, "pdflatex", "latex") / "kd-report.pdf"
+
+
+def latex_tables(tex: str, header: str = "") -> list[str]:
+    """The tables of a LaTeX build (Sphinx's tabulary and longtable environments), each as
+    its first row's text; with ``header``, those whose first row contains it."""
+    found = re.findall(r"\\begin\{(tabulary|longtable|tabular)\}(.*?)\\end\{\1\}", tex,
+                       flags=re.S)
+    heads = []
+    for _, body in found:
+        first = body.split("\\\\", 1)[0]
+        heads.append(" ".join(re.sub(r"\\[a-zA-Z]+|[{}]", " ", first).split()))
+    return [h for h in heads if header in h]
 
 
 def main(argv: list[str] | None = None) -> int:

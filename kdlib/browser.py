@@ -2,7 +2,9 @@
 
 Every page is served from 127.0.0.1 and opened; a problem is reported when an image does not
 load, a rendered equation is missing, an internal link is broken, the console shows an error
-(or a request fails), or a chapter page has no table or no figure.
+(or a request fails), a chapter page has no table or no figure, or a table runs past the right
+edge of the content column (a wide table must scroll inside a box of its own, as the theme's
+``pst-scrollable-table-container`` does).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-_PAGE_FACTS = """() => ({
+_PAGE_FACTS = r"""() => ({
   broken: Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0))
             .map(i => i.getAttribute('src')),
   images: document.images.length,
@@ -60,6 +62,17 @@ _PAGE_FACTS = """() => ({
   math: document.querySelectorAll('.math').length,
   rendered: document.querySelectorAll('.math mjx-container').length,
   links: Array.from(document.querySelectorAll('a[href]')).map(a => a.href),
+  wide: (() => {  // tables whose own box (the table, or a scrolling box around it) overflows
+    const column = document.querySelector('article.bd-article') ||
+      document.querySelector('main') || document.body;
+    const edge = column.getBoundingClientRect().right + 1;
+    return Array.from(document.querySelectorAll('table')).filter(t => {
+      let box = t;
+      for (let e = t.parentElement; e && e !== column; e = e.parentElement)
+        if (['auto', 'scroll'].includes(getComputedStyle(e).overflowX)) { box = e; break; }
+      return box.getBoundingClientRect().right > edge;
+    }).map(t => ((t.querySelector('tr') || {}).innerText || '').split(/\s+/).slice(0, 3).join(' '));
+  })(),
 })"""
 
 
@@ -72,7 +85,7 @@ def check(site: Path, pages: list[str], content: set[str] = frozenset()) -> list
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         links: dict[str, str] = {}  # internal URL -> the page that links to it
         for page_path in pages:
-            page = browser.new_page()
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
             seen: list[str] = []
             page.on("console", lambda m, seen=seen: seen.append(m.text)
                     if m.type == "error" else None)
@@ -94,6 +107,8 @@ def check(site: Path, pages: list[str], content: set[str] = frozenset()) -> list
                                 f"{facts['math']} equations not rendered")
             if page_path in content and (not facts["tables"] or not facts["images"]):
                 problems.append(f"{page_path}: a chapter page without a table or a figure")
+            problems += [f"{page_path}: a table wider than the content column ({head} ...)"
+                         for head in facts["wide"]]
             problems += [f"{page_path}: console: {text}" for text in seen]
             for href in facts["links"]:
                 url = urldefrag(href).url

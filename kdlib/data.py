@@ -1,25 +1,28 @@
 """Data sets, read offline from checksum-verified files; subsets and label noise.
 
 ``load(name)`` looks for the official files in a few known places (see ``load``), verifies every
-file's MD5 before use, and returns uint8 NHWC images with int64 labels. The per-data-set facts
-(file names, accepted MD5s, download URL, class names) are data, in ``SOURCES``.
+file's MD5 before use, and returns uint8 NHWC images with int64 labels. When none holds them, it
+fetches them from the data set's official source (or ``$KD_DATA_MIRROR``) into ``data/raw/``,
+with a progress bar, resuming an interrupted download, and verifies them before they are kept.
+The per-data-set facts (file names, accepted MD5s, download URL, class names) are data, in
+``SOURCES``. ``python -m kdlib.data [NAME ...]`` finds or fetches the book's data sets.
 
 The subset and label-noise helpers are pure numpy and deterministic for a given seed.
 """
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import hashlib
 import io
 import os
 import pickle
-import shutil
+import sys
 import tarfile
-import tempfile
-import urllib.request
+import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,7 @@ import numpy as np
 from kdlib.errors import UserError
 
 __all__ = [
+    "BOOK_DATASETS",
     "DATASETS",
     "SOURCES",
     "DataError",
@@ -43,14 +47,19 @@ __all__ = [
 ]
 
 DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
+BOOK_DATASETS = ("mnist", "fashion_mnist", "cifar10")  # what the chapters read by default
 NOISE_KINDS = ("shift", "symmetric")
 LABELS = ("fine", "coarse")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _SHARED_SUBDIR = {"mnist": "mnist", "cifar10": "cifar10"}
 _SYSTEM_DIR = {"fashion_mnist": Path("/usr/share/datasets/fashion-mnist")}
-_TIMEOUT = 60.0  # seconds, per download request
-_FIX = "delete it and re-download (download=True) or restore the original file"
+SEARCH_MODES = ("all", "raw")  # $KD_DATA_SEARCH: every known place, or only data/raw/
+_OFF = ("0", "no", "false", "off")  # $KD_DOWNLOAD values that turn downloading off
+_TIMEOUT = 60.0  # seconds without data before a download request gives up
+_ATTEMPTS = 5  # requests per file and run; each after a cut connection resumes where it stopped
+_CHUNK = 1 << 20
+_FIX = "delete it and run again to re-download it, or restore the original file"
 
 _IDX_FILES = (
     "train-images-idx3-ubyte.gz",
@@ -87,6 +96,10 @@ class Source:
     tarball; ``files`` is the tarball). ``files`` maps a name to its accepted MD5s; a gzipped
     IDX file passes if its own MD5 or that of its uncompressed content is accepted.
     ``classes`` is empty when the class names are read from the archive's meta file.
+    ``url`` is the official base URL of the files (empty: not downloadable); ``archive_md5`` the
+    published MD5s of the ``archive`` file itself. A downloaded file is kept on the same terms as
+    one found on disk: its own published MD5, or that of its content (a gzipped IDX file's
+    uncompressed bytes; every member of a binary CIFAR-10 archive).
     """
 
     name: str
@@ -95,6 +108,7 @@ class Source:
     classes: tuple[str, ...] = ()
     archive: str = ""
     url: str = ""
+    archive_md5: tuple[str, ...] = ()
 
 
 _CIFAR_URL = "https://www.cs.toronto.edu/~kriz/"
@@ -134,7 +148,8 @@ SOURCES: dict[str, tuple[Source, ...]] = {
             _BIN + "data_batch_4.bin": ("ae636b3ba5c66a11e91e8cb52e771fcb",),
             _BIN + "data_batch_5.bin": ("53f37980c15c3d472c316c40844f3f0d",),
             _BIN + "test_batch.bin": ("803d5f7f4d78ea53de84dbe85f74fb6d",),
-        }, _CIFAR10_CLASSES, archive="cifar-10-binary.tar.gz"),
+        }, _CIFAR10_CLASSES, archive="cifar-10-binary.tar.gz", url=_CIFAR_URL,
+            archive_md5=("c32a1d4ab5d03f1284b67883e8d87530",)),
         Source("cifar10", "cifar-py", {
             "cifar-10-python.tar.gz": ("c58f30108f718f92721af3b95e74349a",),
         }, url=_CIFAR_URL),
@@ -145,15 +160,21 @@ SOURCES: dict[str, tuple[Source, ...]] = {
 }
 
 
-def load(name: str, data_dir: str | Path | None = None, download: bool = False,
+def load(name: str, data_dir: str | Path | None = None, download: bool | None = None,
          label: str = "fine") -> Dataset:
     """Load data set ``name`` (one of ``DATASETS``), verified, from the first place it is found.
 
     With ``data_dir`` only that directory is searched. Otherwise, in order:
     ``$KD_DATA_DIR/<name>``; ``$KD_SHARED_DATA/<subdir>`` (default ``<repo>/../shared/data``;
     MNIST and CIFAR-10); ``/usr/share/datasets/fashion-mnist`` (Fashion-MNIST, Debian package
-    ``dataset-fashion-mnist``); ``<repo>/data/raw/<name>``. If nothing is found and ``download``
-    is true, the files are downloaded into ``data_dir`` or ``<repo>/data/raw/<name>``.
+    ``dataset-fashion-mnist``); ``<repo>/data/raw/<name>``. ``KD_DATA_SEARCH=raw`` leaves out
+    ``../shared`` and the system directory (a machine that has neither, as on a fresh clone).
+
+    If nothing is found, the files are downloaded (``_download``) into ``<repo>/data/raw/<name>``,
+    or into ``data_dir`` when ``download`` is true. ``download=None`` (the default) downloads
+    unless ``data_dir`` was given or ``$KD_DOWNLOAD`` is ``0``; ``False`` never downloads.
+    Files that are present are never downloaded again, and one that fails its checksum is
+    refused with a one-line error naming it and the fix.
     ``label`` ("fine" or "coarse") picks the CIFAR-100 labels; other data sets ignore it.
     """
     if name not in DATASETS:
@@ -163,33 +184,46 @@ def load(name: str, data_dir: str | Path | None = None, download: bool = False,
     sources = SOURCES[name]
     dirs = _search_dirs(name, data_dir)
     dest = Path(data_dir) if data_dir is not None else REPO_ROOT / "data" / "raw" / name
+    fetch = _wants_download(download, data_dir)
     for directory in dirs:
         for src in sources:
             if _present(src, directory):
-                if download and directory == dest and not src.archive:
-                    _download(src, dest)  # completes an interrupted download; else a no-op
+                if fetch and directory == dest and src.url and _missing(src, dest):
+                    _download(src, dest)  # completes a data set of several files
                 return _load_source(src, directory, label)
-    if not download:
+    if not fetch:
         hint = "; for Fashion-MNIST: apt-get install dataset-fashion-mnist"
         hint = hint if name == "fashion_mnist" else ""
+        off = ("; downloading is off (KD_DOWNLOAD=0)"
+               if data_dir is None and download is None else "")
         raise DataError(f"no {name} files found in {', '.join(map(str, dirs))}; pass "
-                        f"data_dir=..., set KD_DATA_DIR, or use download=True{hint}")
-    src = next(s for s in sources if not s.archive)  # members of an archive: not downloadable
+                        f"data_dir=..., set KD_DATA_DIR, or use download=True{off}{hint}")
+    src = next(s for s in sources if s.url)
     _download(src, dest)
     return _load_source(src, dest, label)
+
+
+def _wants_download(download: bool | None, data_dir: str | Path | None) -> bool:
+    """Whether ``load`` may download what it does not find (see ``load``)."""
+    if download is not None:
+        return download
+    return data_dir is None and os.environ.get("KD_DOWNLOAD", "").strip().lower() not in _OFF
 
 
 def _search_dirs(name: str, data_dir: str | Path | None) -> list[Path]:
     """The directories ``load`` searches for ``name``, in order."""
     if data_dir is not None:
         return [Path(data_dir)]
+    mode = os.environ.get("KD_DATA_SEARCH", "").strip() or "all"
+    if mode not in SEARCH_MODES:
+        raise DataError(f"KD_DATA_SEARCH must be one of {', '.join(SEARCH_MODES)}; got {mode!r}")
     dirs = []
     if os.environ.get("KD_DATA_DIR"):
         dirs.append(Path(os.environ["KD_DATA_DIR"]) / name)
-    if name in _SHARED_SUBDIR:
+    if name in _SHARED_SUBDIR and mode == "all":
         shared = Path(os.environ.get("KD_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
         dirs.append(shared / _SHARED_SUBDIR[name])
-    if name in _SYSTEM_DIR:
+    if name in _SYSTEM_DIR and mode == "all":
         dirs.append(_SYSTEM_DIR[name])
     dirs.append(REPO_ROOT / "data" / "raw" / name)
     return dirs
@@ -213,20 +247,21 @@ def _md5(data: bytes) -> str:
 
 
 def _verified(data: bytes, accepted: tuple[str, ...], where: str | Path,
-              gunzip: bool = False) -> tuple[bytes, str]:
-    """Check ``data`` against ``accepted``; return (content, content MD5), gunzipped if asked."""
+              gunzip: bool = False, fix: str = _FIX) -> tuple[bytes, str]:
+    """Check ``data`` against ``accepted``; return (content, content MD5), gunzipped if asked.
+    An error names ``where`` and ends with ``fix``."""
     raw_md5 = _md5(data)
     content = data
     if gunzip:
         try:
             content = gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as e:
-            raise DataError(f"{where} is not a valid gzip file ({e}); {_FIX}") from None
+            raise DataError(f"{where} is not a valid gzip file ({e}); {fix}") from None
     md5 = _md5(content)
     if raw_md5 not in accepted and md5 not in accepted:
         got = f"{raw_md5} (file), {md5} (uncompressed)" if gunzip else md5
         raise DataError(f"{where} failed its checksum: expected md5 {' or '.join(accepted)}, "
-                        f"got {got}; {_FIX}")
+                        f"got {got}; {fix}")
     return content, md5
 
 
@@ -393,31 +428,199 @@ def _check_arrays(arrays: tuple[np.ndarray, ...], n_classes: int, where: str | P
 def _download(src: Source, dest: Path) -> None:
     """Download ``src``'s missing files into ``dest``, each verified before it is put in place.
 
-    The base URL is ``$KD_DATA_MIRROR`` if set, else ``src.url``. A file is written to a temp
-    file in ``dest`` and renamed only after its MD5 passed; otherwise the temp file is removed.
+    Each file is fetched by ``pooch.retrieve`` with ``_Resuming`` as its downloader, from
+    ``$KD_DATA_MIRROR/<name>/<file>`` if that variable is set (a mirror laid out as
+    ``data/raw/``), else from ``src.url``. What arrives is kept in ``<file>.part``: a cut
+    connection is resumed (an HTTP Range request), in this run or the next. The complete file is
+    verified (``_check_download``); only then does pooch move it into place. A file that fails
+    is deleted, and the error names it and the fix.
     """
-    base = os.environ.get("KD_DATA_MIRROR") or src.url
+    import pooch  # only a download needs it
+    from filelock import FileLock
+
+    base = _base_url(src)
     if not base:
         raise DataError(f"{src.name} has no download URL; place its files in {dest}")
     dest.mkdir(parents=True, exist_ok=True)
-    for fname, accepted in src.files.items():
-        if _find(src, dest, fname) is not None:
-            continue
-        url = base.rstrip("/") + "/" + fname
-        fd, tmp = tempfile.mkstemp(dir=dest, prefix=f".{fname}.", suffix=".part")
+    with FileLock(dest / ".download.lock"):  # two runs never write one .part file
+        for fname in _missing(src, dest):
+            url = f"{base}/{fname}"
+            fetch = _Resuming(dest / f"{fname}.part",
+                              lambda path, f=fname, u=url: _check_download(src, f, path, u))
+            level = pooch.get_logger().level
+            pooch.get_logger().setLevel("WARNING")  # kdlib says what it downloads, and checks it
+            try:
+                pooch.retrieve(url, known_hash=None, fname=fname, path=dest, downloader=fetch)
+            except OSError as e:  # requests' errors are OSErrors too
+                raise DataError(f"could not download {url} ({e}); check the network or "
+                                f"KD_DATA_MIRROR, or place {fname} in {dest}; run again to "
+                                "resume") from None
+            finally:
+                pooch.get_logger().setLevel(level)
+
+
+def _base_url(src: Source) -> str:
+    """Where ``src``'s files are downloaded from: the mirror's folder for it, else its own."""
+    mirror = os.environ.get("KD_DATA_MIRROR", "").strip()
+    return f"{mirror.rstrip('/')}/{src.name}" if mirror else src.url.rstrip("/")
+
+
+def _missing(src: Source, dest: Path) -> list[str]:
+    """The files of ``src`` (its archive, or its files) that ``dest`` lacks."""
+    names = (src.archive,) if src.archive else tuple(src.files)
+    return [n for n in names if not (dest / n).is_file() and _find(src, dest, n) is None]
+
+
+def _check_download(src: Source, fname: str, path: Path, url: str) -> None:
+    """Verify downloaded ``path`` (``fname`` of ``src``, from ``url``) as ``load`` would verify
+    it in place: its published MD5, or that of its content. Raises ``DataError``."""
+    fix = f"it was not kept; check {url} (or KD_DATA_MIRROR) and run again"
+    if src.kind != "cifar-bin":
+        _verified(path.read_bytes(), src.files[fname], url,
+                  gunzip=src.kind == "idx" and fname.endswith(".gz"), fix=fix)
+        return
+    md5 = hashlib.md5()
+    with open(path, "rb") as f:
+        while block := f.read(_CHUNK):
+            md5.update(block)
+    if md5.hexdigest() in src.archive_md5:
+        return
+    try:  # a re-packed archive (as in ../shared) passes when every member does
+        blobs = _tar_members(path, set(src.files))
+        for member, accepted in src.files.items():
+            _verified(blobs[member], accepted, member)
+    except DataError as e:
+        raise DataError(f"{url} failed its checksum: expected md5 "
+                        f"{' or '.join(src.archive_md5)}, got {md5.hexdigest()}, and its "
+                        f"members do not all pass ({str(e).split('; ')[0]}); {fix}") from None
+
+
+class _Resuming:
+    """A pooch downloader that keeps what arrives in ``part`` and, after a cut connection, asks
+    only for the rest (HTTP Range), up to ``_ATTEMPTS`` requests in a run; a run that stops
+    early leaves ``part`` for the next to resume. The complete file is checked (``check``
+    raises, and ``part`` is deleted) before it replaces pooch's temporary file."""
+
+    def __init__(self, part: Path, check: Callable[[Path], None]) -> None:
+        self.part, self.check = part, check
+
+    def __call__(self, url: str, output_file: str, pooch: Any = None,
+                 check_only: bool = False) -> bool | None:
+        import requests
+        import urllib3
+
+        if check_only:
+            return requests.head(url, timeout=_TIMEOUT, allow_redirects=True).ok
+        cut = (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
+               requests.Timeout, urllib3.exceptions.HTTPError)  # the last: raised while streaming
+        progress = _Progress(url, self.part.with_suffix(""))
         try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=_TIMEOUT) as r:
-                shutil.copyfileobj(r, out)
-            _verified(Path(tmp).read_bytes(), accepted, url,
-                      gunzip=src.kind == "idx" and fname.endswith(".gz"))
-            os.replace(tmp, dest / fname)
-        except OSError as e:
-            Path(tmp).unlink(missing_ok=True)
-            raise DataError(f"could not download {url} ({e}); check the network or "
-                            f"KD_DATA_MIRROR, or place {fname} in {dest}") from None
+            stalled = 0  # failed requests in a row that brought nothing
+            for attempt in range(1, _ATTEMPTS + 1):
+                had = self._size()
+                try:
+                    if self._request(url, progress):
+                        break
+                except cut as e:
+                    stalled = 0 if self._size() > had else stalled + 1
+                    if attempt == _ATTEMPTS or stalled == 2:
+                        raise OSError(f"{type(e).__name__}: {e}") from None
+                    progress.note(f"connection lost ({type(e).__name__}); resuming")
+                    time.sleep(0.5 * stalled)
+            else:
+                raise OSError(f"the server did not send the whole file in {_ATTEMPTS} requests")
+        finally:
+            progress.close()
+        try:
+            self.check(self.part)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            self.part.unlink(missing_ok=True)
             raise
+        os.replace(self.part, output_file)
+        return None
+
+    def _size(self) -> int:
+        return self.part.stat().st_size if self.part.exists() else 0
+
+    def _request(self, url: str, progress: _Progress) -> bool:
+        """One request for what ``part`` lacks; True once it holds the whole file."""
+        import requests
+
+        have = self._size()
+        headers = {"Accept-Encoding": "identity"}  # the bytes as published, never re-encoded
+        if have:
+            headers["Range"] = f"bytes={have}-"
+        with requests.get(url, headers=headers, stream=True, timeout=_TIMEOUT) as r:
+            if r.status_code == 416 and have:  # nothing after ``have``: complete, or another file
+                if _range_total(r.headers.get("Content-Range", "")) == have:
+                    return True
+                self.part.unlink()
+                return False
+            r.raise_for_status()
+            if have and (r.status_code != 206 or
+                         not r.headers.get("Content-Range", "").startswith(f"bytes {have}-")):
+                have = 0  # the server sends the whole file again
+            length = r.headers.get("Content-Length")
+            total = have + int(length) if length and length.isdigit() else None
+            progress.start(total, have)
+            with open(self.part, "ab" if have else "wb") as out:
+                for chunk in r.raw.stream(_CHUNK, decode_content=False):
+                    out.write(chunk)
+                    progress.update(len(chunk))
+        return total is None or self.part.stat().st_size >= total
+
+
+def _range_total(content_range: str) -> int | None:
+    """The full size in a ``Content-Range: bytes */SIZE`` (or ``bytes A-B/SIZE``) header."""
+    size = content_range.rpartition("/")[2]
+    return int(size) if size.isdigit() else None
+
+
+class _Progress:
+    """A download's progress on stderr: a tqdm bar on a terminal, else a few plain lines (a CI
+    log): where from and to, each resumption, the end."""
+
+    def __init__(self, url: str, dest: Path) -> None:
+        self.url, self.dest, self.bar, self.lines = url, dest, None, not sys.stderr.isatty()
+        self.done = self.started = 0
+
+    def start(self, total: int | None, have: int) -> None:
+        self.done = have
+        if self.lines:
+            at = f", from {_size(have)} on" if have else ""
+            print(f"downloading {self.url} ({_size(total)}{at}) to {self.dest}", file=sys.stderr,
+                  flush=True)
+        elif self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=have, unit="B", unit_scale=True,
+                            unit_divisor=1024, desc=self.dest.name, file=sys.stderr)
+        else:
+            self.bar.reset(total=total)
+            self.bar.update(have)
+        self.started += 1
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def note(self, message: str) -> None:
+        text = f"{self.dest.name}: {message} at {_size(self.done)}"
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        elif self.started:
+            print(f"{self.dest.name}: {_size(self.done)} received", file=sys.stderr, flush=True)
+
+
+def _size(n: int | None) -> str:
+    return "size unknown" if n is None else f"{n / 2**20:.1f} MiB"
 
 
 def first_n(x: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -493,3 +696,29 @@ def to_float(x: np.ndarray) -> np.ndarray:
 def _check_xy(x: np.ndarray, y: np.ndarray) -> None:
     if len(x) != len(y):
         raise ValueError(f"x and y must have the same length; got {len(x)} and {len(y)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m kdlib.data [NAME ...]``: find (or fetch) and verify each data set."""
+    ap = argparse.ArgumentParser(
+        prog="python -m kdlib.data",
+        description="Find each data set (see kdlib.data.load), or download it into data/raw/ "
+                    "from its official source or $KD_DATA_MIRROR; verify it either way.")
+    ap.add_argument("names", nargs="*", metavar="NAME",
+                    help=f"of {', '.join(DATASETS)} (default: {' '.join(BOOK_DATASETS)})")
+    names = ap.parse_args(argv).names or list(BOOK_DATASETS)
+    if bad := [n for n in names if n not in DATASETS]:
+        ap.error(f"unknown data set {bad[0]!r}; choose from {', '.join(DATASETS)}")
+    for name in names:
+        try:
+            ds = load(name)
+        except DataError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(f"{name}: {len(ds.y_train):,} training and {len(ds.y_test):,} test images, "
+              f"verified, in {ds.source}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

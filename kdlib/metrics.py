@@ -1,6 +1,11 @@
-"""Metrics: accuracy, per-class report, confusion, agreement and KL with the teacher, CIs."""
+"""Metrics: accuracy, per-class report, confusion, agreement and KL with the teacher, and the
+intervals over runs that every table and verdict uses (the rules: the book's "How claims are
+judged" page, ``book/judging.md``)."""
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -9,8 +14,26 @@ import torch.nn.functional as F
 from scipy import stats
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
-__all__ = ["accuracy", "agreement", "ci_text", "class_report", "confusion", "cross_entropy",
-           "format_ci", "mean_ci", "mean_kl", "welch_difference"]
+__all__ = ["RANGES", "UNBOUNDED", "Interval", "accuracy", "agreement", "bounds_of", "ci_text",
+           "class_report", "confusion", "cross_entropy", "format_ci", "interval", "mean_ci",
+           "mean_kl", "welch_difference"]
+
+UNBOUNDED = (-math.inf, math.inf)
+# The range of a quantity, by a word in its column name: what intervals are cut to.
+RANGES = (("acc", (0.0, 1.0)), ("agreement", (0.0, 1.0)), ("recovered", (0.0, 1.0)),
+          ("share", (0.0, 1.0)), ("recall", (0.0, 1.0)), ("precision", (0.0, 1.0)),
+          ("loss", (0.0, math.inf)), ("kl", (0.0, math.inf)), ("mse", (0.0, math.inf)),
+          ("variance", (0.0, math.inf)), ("ratio", (0.0, math.inf)),
+          ("seconds", (0.0, math.inf)))
+
+
+def bounds_of(name: str) -> tuple[float, float]:
+    """The range of the quantity a column holds, from its name (``test_acc``: [0, 1],
+    ``test_loss``: [0, inf)); unbounded when no word of :data:`RANGES` is in it."""
+    for word, bounds in RANGES:
+        if word in name:
+            return bounds
+    return UNBOUNDED
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -50,17 +73,79 @@ def confusion(logits: torch.Tensor, labels: torch.Tensor, classes: int) -> np.nd
     return confusion_matrix(labels.numpy(), logits.argmax(-1).numpy(), labels=range(classes))
 
 
-def mean_ci(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
-    """Mean and Student-t confidence interval over independent runs (seeds).
+@dataclass(frozen=True)
+class Interval:
+    """A mean over ``n`` independent runs and its interval, inside the quantity's range.
 
-    One run has no spread: its interval is ``(nan, nan)``.
+    ``method`` names how it was made: ``"exact"`` (a quantity with no run-to-run noise, such
+    as a parameter count), ``"one run"`` (no interval: ``low`` and ``high`` are NaN), or
+    ``"t"`` (Student-t), with ``", cut to [a, b]"`` when the t-interval reached past the
+    quantity's range and was cut to it (the true value lies in the range, so cutting keeps
+    the coverage exactly).
     """
-    values = np.asarray(values, dtype=np.float64)
-    mean = float(values.mean())
-    if len(values) < 2:
-        return mean, float("nan"), float("nan")
-    half = stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * stats.sem(values)
-    return mean, mean - float(half), mean + float(half)
+
+    mean: float
+    low: float
+    high: float
+    n: int
+    method: str
+    confidence: float = 0.95
+
+    @property
+    def decided(self) -> bool:
+        """Whether there is an interval to judge by (two runs or more, or an exact value)."""
+        return self.method != "one run"
+
+    def text(self, digits: int = 3) -> str:
+        """``mean [low, high]``, or the mean alone without an interval."""
+        return format_ci(self.mean, self.low, self.high, digits)
+
+    def how(self) -> str:
+        """The method and ``n`` in words, e.g. ``"t, n = 3"``."""
+        if self.method == "exact":
+            return "exact"
+        if self.method == "one run":
+            return "one run, no interval"
+        level = "" if self.confidence == 0.95 else f", {self.confidence:.2%} level"
+        return self.method.replace("t", f"t, n = {self.n}", 1) + level
+
+
+def interval(values: np.ndarray, bounds: tuple[float, float] = UNBOUNDED,
+             confidence: float = 0.95, exact: bool = False) -> Interval:
+    """The mean of per-run ``values`` and its Student-t interval, cut to ``bounds``.
+
+    ``exact`` quantities (every run gives the same value by construction) get a zero-width
+    interval; a single run gets none (NaN ends, method ``"one run"``).
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        raise ValueError("an interval needs at least one value")
+    mean = float(v.mean())
+    if exact:
+        return Interval(mean, mean, mean, int(v.size), "exact", confidence)
+    if v.size < 2:
+        return Interval(mean, math.nan, math.nan, 1, "one run", confidence)
+    half = float(stats.t.ppf(0.5 + confidence / 2, v.size - 1) * stats.sem(v))
+    low, high = mean - half, mean + half
+    lo_b, hi_b = bounds
+    method = "t"
+    if low < lo_b or high > hi_b:
+        low, high = max(low, lo_b), min(high, hi_b)
+        method = f"t, cut to [{_num(lo_b)}, {_num(hi_b)}]"
+    return Interval(mean, low, high, int(v.size), method, confidence)
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if math.isfinite(x) and float(x).is_integer() else f"{x:g}"
+
+
+def mean_ci(values: np.ndarray, confidence: float = 0.95,
+            bounds: tuple[float, float] = UNBOUNDED) -> tuple[float, float, float]:
+    """Mean and Student-t confidence interval over independent runs (seeds), cut to
+    ``bounds`` (see :func:`interval`). One run has no spread: its interval is ``(nan, nan)``.
+    """
+    i = interval(values, bounds, confidence)
+    return i.mean, i.low, i.high
 
 
 def format_ci(mean: float, lo: float, hi: float, digits: int = 3) -> str:
@@ -70,9 +155,10 @@ def format_ci(mean: float, lo: float, hi: float, digits: int = 3) -> str:
     return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
-def ci_text(values: np.ndarray, digits: int = 3) -> str:
+def ci_text(values: np.ndarray, digits: int = 3,
+            bounds: tuple[float, float] = UNBOUNDED) -> str:
     """Mean and 95% interval of per-run ``values``, as text."""
-    return format_ci(*mean_ci(values), digits=digits)
+    return format_ci(*mean_ci(values, bounds=bounds), digits=digits)
 
 
 def welch_difference(x: np.ndarray, y: np.ndarray) -> tuple[str, str]:

@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import platform
 import shlex
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import torch
 
-from kdlib.results import code_hash, git_commit
+from kdlib.results import code_hash, cpu_model, git_commit
 
 __all__ = ["cpu_model", "git_commit", "papermill_command", "provenance"]
-
-
-def cpu_model() -> str:
-    """The CPU's model name and the number of cores this process may use."""
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{name}, {len(os.sched_getaffinity(0))} cores"
 
 
 def papermill_command(chapter: str, params: dict[str, Any]) -> str:

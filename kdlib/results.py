@@ -24,6 +24,8 @@ import io
 import json
 import os
 import pickle
+import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -39,10 +41,10 @@ import torch
 from filelock import FileLock, Timeout
 
 from kdlib.errors import UserError
-from kdlib.metrics import format_ci, mean_ci
+from kdlib.metrics import bounds_of, format_ci, mean_ci
 
 __all__ = ["PUBLISHED", "Cache", "CacheError", "Checkpoint", "ci_table", "code_files", "code_hash",
-           "git_commit", "summarize"]
+           "cpu_model", "git_commit", "summarize"]
 
 PACKAGE = Path(__file__).resolve().parent
 ROOT = PACKAGE.parent
@@ -111,6 +113,29 @@ def code_hash(module: str = "kdlib") -> str:
     return h.hexdigest()
 
 
+def cpu_model() -> str:
+    """The CPU: its model name, family and model numbers (one name covers several
+    generations: "AMD EPYC" is Zen 2 as family 23, Zen 5 as family 26), the vector
+    instructions torch dispatches to (they change results' last bits), and the cores this
+    process may use. E.g. ``"AMD EPYC (family 23, model 49; AVX2), 2 cores"``."""
+    name, ids = platform.processor() or platform.machine(), {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key == "model name":
+                name = value.strip()
+            elif key in ("cpu family", "model") and key not in ids:
+                ids[key] = value.strip()
+            if key == "processor" and ids:  # the first processor is enough
+                break
+    except OSError:
+        pass
+    where = f"family {ids['cpu family']}, model {ids['model']}; " if len(ids) == 2 else ""
+    isa = torch.backends.cpu.get_cpu_capability()
+    return f"{name} ({where}{isa}), {len(os.sched_getaffinity(0))} cores"
+
+
 def git_commit(root: Path = ROOT) -> str:
     """The checkout's commit, with ``+dirty`` when tracked files were changed."""
     def git(*args: str) -> str:
@@ -137,6 +162,13 @@ def _load_tensors(source: Path | io.BytesIO, path: Path, fix: str) -> Any:
         first = str(e).strip().splitlines()[0]
         raise CacheError(f"{path} holds more than tensors and was not loaded ({first}); "
                          f"{fix}") from None
+
+
+def _key(experiment: str, unit: str, params: dict[str, Any], data_digest: str,
+         code: str) -> str:
+    blob = json.dumps({"experiment": experiment, "unit": unit, "params": params,
+                       "data": data_digest, "code": code}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
 @dataclass
@@ -191,12 +223,8 @@ class Cache:
         """The entry's key: a hash of all that determines its numbers (not of the parameters
         that only say where it runs, :data:`RUN_ONLY`)."""
         params = {k: v for k, v in params.items() if k not in RUN_ONLY}
-        blob = json.dumps(
-            {"experiment": experiment, "unit": unit, "params": params,
-             "data": data_digest, "code": code_hash(f"kdlib.experiments.{experiment}")},
-            sort_keys=True, default=str,
-        )
-        return hashlib.sha256(blob.encode()).hexdigest()[:32]
+        return _key(experiment, unit, params, data_digest,
+                    code_hash(f"kdlib.experiments.{experiment}"))
 
     def has(self, experiment: str, unit: str, params: dict[str, Any], data_digest: str) -> bool:
         """Whether the entry is stored (never loads or computes)."""
@@ -253,16 +281,12 @@ class Cache:
         try:
             if (folder / "meta.json").exists():  # another process finished it meanwhile
                 return self._load(folder)
-            for stale in folder.parent.glob(f".{key}.*"):  # temporaries of a killed run
-                if stale.is_dir():
-                    shutil.rmtree(stale, ignore_errors=True)
-                else:
-                    stale.unlink(missing_ok=True)
+            self._clear_debris(folder)
             entry = compute(checkpoint) if resumable else compute()
             meta = {"experiment": experiment, "unit": unit,
                     "params": {k: v for k, v in params.items() if k not in RUN_ONLY},
                     "data": data_digest, "code": code_hash(f"kdlib.experiments.{experiment}"),
-                    "commit": git_commit()}
+                    "commit": git_commit(), "machine": cpu_model()}
             self._store(folder, entry, meta)
             checkpoint.clear()
             self.computed.append(key)
@@ -275,6 +299,15 @@ class Cache:
         metas = sorted((self.root / experiment).glob("*/meta.json"))
         return {m.parent.name: self._load(m.parent) for m in metas
                 if not m.parent.name.startswith(".")}
+
+    def _clear_debris(self, folder: Path) -> None:
+        """Delete the temporaries a killed run left beside the entry (call under its lock)."""
+        key = folder.name
+        for stale in folder.parent.glob(f".{key}.*"):
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
 
     def _lock(self, folder: Path) -> FileLock:
         """Hold the entry's lock: one process computes it, the others wait, then load it."""
@@ -307,6 +340,63 @@ class Cache:
             out.append(target)
         return out
 
+    def export(self, experiment: str, key: str) -> dict[str, tuple[str, bytes]]:
+        """A finished entry's files as stored, ``{filename: (sha256, bytes)}``, checked as a
+        load checks them first: what :meth:`import_files` stores in another cache (a Ray
+        worker sends the entries it computed to the driver's cache this way)."""
+        folder = self.root / experiment / key
+        meta = self._load(folder)["meta"]
+        out = {}
+        for filename in [*meta["files"], "meta.json"]:
+            blob = (folder / filename).read_bytes()
+            out[filename] = (hashlib.sha256(blob).hexdigest(), blob)
+        return out
+
+    def import_files(self, experiment: str, key: str,
+                     files: dict[str, tuple[str, bytes]]) -> None:
+        """Store entry ``key`` from another cache's :meth:`export` as if computed here:
+        atomically and under the entry's lock (an entry already here is kept).
+
+        Nothing is stored unless every file matches the SHA-256 it came with and the one its
+        ``meta.json`` lists, that meta describes entry ``key`` (its parameters, data and code
+        hash to it) and every tensor file loads with ``weights_only``.
+        """
+        folder = self.root / experiment / key
+        fix = "it was not stored; re-run to compute it again"
+        blobs = {}
+        for filename, (digest, blob) in files.items():
+            if hashlib.sha256(blob).hexdigest() != digest:
+                raise CacheError(f"{folder}/{filename} arrived damaged (checksum mismatch); "
+                                 f"{fix}")
+            blobs[filename] = blob
+        try:
+            meta = json.loads(blobs["meta.json"])
+            listed = dict(meta["files"])
+            made = _key(meta["experiment"], meta["unit"], meta["params"], meta["data"],
+                        meta["code"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise CacheError(f"{folder} arrived without a readable meta.json ({e}); "
+                             f"{fix}") from e
+        if meta["experiment"] != experiment or made != key:
+            raise CacheError(f"{folder} arrived holding another entry ({meta['experiment']}/"
+                             f"{made}); {fix}")
+        if set(blobs) != {*listed, "meta.json"} or any(
+                not re.fullmatch(r"\w[\w.-]*\.(csv|pt)", f)
+                or hashlib.sha256(blobs[f]).hexdigest() != d for f, d in listed.items()):
+            raise CacheError(f"{folder} arrived with files other than its meta.json lists "
+                             f"(names or checksums); {fix}")
+        for filename in listed:
+            if filename.endswith(".pt"):
+                _load_tensors(io.BytesIO(blobs[filename]), folder / filename, fix)
+        lock = self._lock(folder)
+        try:
+            if not (folder / "meta.json").exists():
+                self._clear_debris(folder)
+                self._write(folder, blobs)
+            Checkpoint(folder.with_name(f"{key}.partial.pt")).clear()  # of a local attempt
+        finally:
+            lock.release()
+
     def _store(self, folder: Path, entry: Entry, meta: dict[str, Any]) -> None:
         """Serialise in memory, write into a temporary directory, rename it into place."""
         blobs, dtypes = {}, {}
@@ -321,11 +411,15 @@ class Cache:
         files = {f: hashlib.sha256(b).hexdigest() for f, b in blobs.items()}
         blobs["meta.json"] = json.dumps({**meta, "files": files, "dtypes": dtypes}, indent=1,
                                         sort_keys=True, default=str).encode()
+        self._write(folder, blobs)
+
+    def _write(self, folder: Path, blobs: dict[str, bytes]) -> None:
+        """Write ``blobs`` into a temporary directory, rename it to ``folder``."""
         tmp = None
         try:
             tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-            for filename, blob in blobs.items():  # meta.json last: it marks the entry whole
-                (tmp / filename).write_bytes(blob)
+            for filename in sorted(blobs, key=lambda f: f == "meta.json"):  # it marks the
+                (tmp / filename).write_bytes(blobs[filename])  # entry whole: written last
             os.replace(tmp, folder)
         except OSError as e:
             raise CacheError(f"cannot write the cache entry {folder}: {e}; "
@@ -359,11 +453,13 @@ class Cache:
 
 def summarize(df: pd.DataFrame, by: list[str], value: str,
               confidence: float = 0.95) -> pd.DataFrame:
-    """Mean and t-interval of ``value`` over the rows (seeds) of each ``by`` group."""
+    """Mean and t-interval of ``value`` over the rows (seeds) of each ``by`` group, cut to
+    the quantity's range (:func:`kdlib.metrics.bounds_of`: an accuracy's to [0, 1])."""
     rows = []
+    bounds = bounds_of(value)
     for keys, group in df.groupby(by, sort=True):
         keys = keys if isinstance(keys, tuple) else (keys,)
-        mean, lo, hi = mean_ci(group[value].to_numpy(dtype=np.float64), confidence)
+        mean, lo, hi = mean_ci(group[value].to_numpy(dtype=np.float64), confidence, bounds)
         rows.append({**dict(zip(by, keys, strict=True)), "mean": mean, "ci_low": lo,
                      "ci_high": hi, "n": len(group)})
     return pd.DataFrame(rows)

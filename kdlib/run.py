@@ -5,11 +5,12 @@
 For runs too long for a book build (the paper profile takes hours per seed). Results go to the
 cache (``$KD_CACHE_DIR`` or ``data/cache``); a killed run resumes from its last checkpoint when
 the same command is run again. ``--publish`` then copies the run's finished entries to
-``data/results/``, which is committed and which the chapter reads, by key: only the code
-that computed them can show them. ``--report`` writes what the run computed and loaded (the
-entries' keys), its wall time and the machine (CPU model, cores) as JSON: wall times differ
-between machines. Bad parameters, missing or corrupt data and an
-unwritable or damaged cache end the run with one line naming the fix (exit status 2).
+``data/results/``, which is committed and which the chapter finds by its parameters and data
+(naming the commit and machine that computed them, and warning when the code has changed
+since). ``--report`` writes what the run computed and loaded (the entries' keys), its wall
+time and the machine (CPU model, cores) as JSON: wall times differ between machines. Bad
+parameters, missing or corrupt data and an unwritable or damaged cache end the run with one line
+naming the fix (exit status 2).
 """
 
 from __future__ import annotations

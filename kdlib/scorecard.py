@@ -1,9 +1,12 @@
-"""The scorecard page: every chapter's claims in one table, judged by the same results.
+"""The scorecard page: every chapter's claims in one table, judged as the chapter judges them.
 
-Each claims file (``data/claims/<source>.yaml``) names its chapter. For every chapter that has
-an experiment module, the scorecard resolves that chapter's parameters for the profile, runs it
-(in a book build every result is already in the cache, so nothing trains) and judges its
-claims with :func:`kdlib.claims.evaluate`, exactly as the chapter does. No verdict is typed.
+Each claims file (``data/claims/<source>.yaml``) names its chapter. For every chapter module
+(``kdlib.chapters.<chapter>``) the scorecard takes the verdicts the chapter counts, from its
+``judged(params, cache)``: each claim judged at the source's scale where a committed run at
+that scale exists, else by the profile's run (in a book build every result is already in the
+cache, so nothing trains). It counts independent tests (claims sharing one measurement count
+once, :func:`kdlib.claims.scorecard`) and says how many verdicts depend on the reading of a
+source. No verdict is typed.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from kdlib.claims import CLAIMS_DIR, VERDICTS
 from kdlib.config import Schema
 from kdlib.results import Cache
 
-__all__ = ["SCHEMA", "documents", "judge", "not_testable", "summary"]
+__all__ = ["SCHEMA", "documents", "judge", "not_testable", "readings", "summary"]
 
 SCHEMA = Schema("scorecard", ())  # the page's only parameter is the profile
 
@@ -36,44 +39,65 @@ def documents(directory: Path = CLAIMS_DIR) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _experiment(chapter: str) -> Any | None:
-    name = f"kdlib.experiments.{chapter}"
+def _module(kind: str, chapter: str) -> Any | None:
+    name = f"kdlib.{kind}.{chapter}"
     return importlib.import_module(name) if importlib.util.find_spec(name) else None
 
 
 def judge(profile: str, cache: Cache | None = None,
           directory: Path = CLAIMS_DIR) -> pd.DataFrame:
-    """Every claim of every chapter present, judged by that chapter's run at ``profile``."""
+    """Every claim of every chapter present, as its chapter counts it at ``profile``."""
     docs = documents(directory)
     tables = []
     for chapter, group in docs.groupby("chapter", sort=False):
-        module = _experiment(chapter)
-        if module is None:
+        experiment, words = _module("experiments", chapter), _module("chapters", chapter)
+        if experiment is None or words is None:
             continue
-        r = module.run(module.resolve({"profile": profile}), cache)
-        found = [c for s in group["source"] for c in claims.load(s, directory)]
-        tables.append(claims.evaluate(found, r).assign(chapter=chapter))
+        p = experiment.resolve({"profile": profile})
+        sources = set(group["source"])
+        if directory == CLAIMS_DIR:
+            table = words.judged(p, cache)
+        else:  # claims of another directory (the tests'), judged by the same evidence
+            found = [c for s in sorted(sources) for c in claims.load(s, directory)]
+            table = claims.primary(found, words.evidence_for(p, cache))
+        tables.append(table[table["source"].isin(sources)].assign(chapter=chapter))
     return pd.concat(tables, ignore_index=True)
 
 
+def readings(table: pd.DataFrame) -> pd.Series:
+    """Per claim: ``"robust"`` (the same verdict under every reading run), ``"depends on the
+    reading"``, or ``"one reading"`` (no other reading was run for it)."""
+    if "robust" not in table:
+        return pd.Series("one reading", index=table.index)
+    return table["robust"].map({True: "robust", False: "depends on the reading"}).fillna(
+        "one reading")
+
+
 def summary(table: pd.DataFrame, directory: Path = CLAIMS_DIR) -> str:
-    """A Markdown table: per source document, its chapter (linked) and the count of each
-    verdict; documents without a chapter yet are listed with none judged."""
+    """A Markdown table: per source document, its chapter (linked), the independent tests by
+    verdict, the number of tests and of claims, and the claims whose verdict depends on the
+    reading; documents without a chapter yet are listed with none judged."""
     counts = claims.scorecard(table)
-    lines = ["| source | document | chapter | " + " | ".join(VERDICTS) + " | claims |",
-             "| --- | --- | --- | " + " | ".join("---:" for _ in VERDICTS) + " | ---: |"]
+    dependent = (readings(table) == "depends on the reading").groupby(table["source"]).sum()
+    heads = [*VERDICTS, "tests", "claims", "reading-dependent"]
+    lines = ["| source | document | chapter | " + " | ".join(heads) + " |",
+             "| --- | --- | --- | " + " | ".join("---:" for _ in heads) + " |"]
+    n_claims = table.groupby("source").size()
     for _, d in documents(directory).iterrows():
-        if d["source"] in counts.index:
-            row = counts.loc[d["source"]]
-            cells = [str(int(row[v])) for v in VERDICTS] + [str(int(row.sum()))]
+        s = d["source"]
+        if s in counts.index:
+            row = counts.loc[s]
+            cells = [str(int(row[v])) for v in VERDICTS] + [
+                str(int(row.sum())), str(int(n_claims[s])), str(int(dependent.get(s, 0)))]
             link = f"[{d['chapter']}]({d['chapter']})"
         else:
-            cells = ["—"] * len(VERDICTS) + [str(d["claims"])]
+            cells = ["—"] * len(VERDICTS) + ["—", str(d["claims"]), "—"]
             link = "no chapter yet"
-        lines.append(f"| {d['source']} | {d['title']} | {link} | " + " | ".join(cells) + " |")
-    total = counts.sum()
-    lines.append("| **all** | | | " + " | ".join(f"**{int(total[v])}**" for v in VERDICTS)
-                 + f" | **{int(total.sum())}** |")
+        lines.append(f"| {s} | {d['title']} | {link} | " + " | ".join(cells) + " |")
+    total = claims.independent(table)
+    cells = [f"**{int(total[v])}**" for v in VERDICTS] + [
+        f"**{int(total.sum())}**", f"**{len(table)}**", f"**{int(dependent.sum())}**"]
+    lines.append("| **all** | | | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -252,6 +252,27 @@ def sgd_cosine(params, lr: float, steps: int
     return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps))
 
 
+def nhwc_unsafe(models: Sequence[nn.Module]) -> str:
+    """Why channels-last training would corrupt memory on this CPU, or "" where it is safe.
+
+    torch 2.13's CPU build on a CPU without AVX-512 (AVX2 dispatch) computes the weight
+    gradient of a 1x1 stride-2 convolution in NHWC order with oneDNN's AVX2 kernel, which
+    writes out of bounds when the convolution has 2 to 7 input channels: a heap corruption
+    that aborts, hangs or goes on with damaged memory (found on an AMD EPYC, Zen 2, for the
+    teachers chapter's ResNets at width 0.25). NCHW order takes another path, unaffected.
+    """
+    if torch.backends.cpu.get_cpu_capability().startswith("AVX512"):
+        return ""
+    bad = sorted({f"{type(m).__name__}.{name}" for m in models for name, c in m.named_modules()
+                  if isinstance(c, nn.Conv2d) and c.kernel_size == (1, 1)
+                  and max(c.stride) > 1 and 2 <= c.in_channels // c.groups < 8})
+    if not bad:
+        return ""
+    return (f"oneDNN's AVX2 weight gradient of a 1x1 stride-2 convolution with 2-7 input "
+            f"channels writes out of bounds in NHWC order ({', '.join(bad[:3])}"
+            f"{', ...' if len(bad) > 3 else ''}); use channels_last=False")
+
+
 def train_augmented(models: dict[str, nn.Module], recipes: dict[str, Recipe], x: torch.Tensor,
                     y: torch.Tensor, epochs: int, batch_size: int, seed: int,
                     teacher: nn.Module | dict[str, nn.Module] | None = None,
@@ -282,6 +303,8 @@ def train_augmented(models: dict[str, nn.Module], recipes: dict[str, Recipe], x:
     if teachers and any(r.alpha < 1 and r.teacher not in teachers for r in recipes.values()):
         raise ValueError(f"a recipe names a teacher not given; teachers: {', '.join(teachers)}")
     if channels_last:
+        if unsafe := nhwc_unsafe([*models.values(), *teachers.values()]):
+            raise ValueError(f"channels_last=True is refused on this CPU: {unsafe}")
         for m in [*models.values(), *teachers.values()]:
             m.to(memory_format=torch.channels_last)
     gen = torch.Generator().manual_seed(seed)

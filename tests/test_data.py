@@ -1,20 +1,21 @@
-"""Tests for kdlib.data: real MNIST/CIFAR-10 from ../shared, tiny fakes for the rest."""
+"""Tests for kdlib.data: real MNIST/CIFAR-10 from ../shared, tiny fakes for the rest; downloads
+from a local HTTP server (tests/httpmirror.py) serving tiny official-format files whose MD5s are
+patched in as the published ones."""
 
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
 import io
 import pickle
+import socket
 import tarfile
-import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
+from httpmirror import Mirror
 
 from kdlib import data
 from kdlib.data import DataError, Source
@@ -181,12 +182,14 @@ def test_missing_file_and_missing_dirs(tmp_path: Path, monkeypatch: pytest.Monke
     assert str(tmp_path / IDX[3]) in str(err.value)
 
     monkeypatch.setenv("KD_DATA_DIR", str(tmp_path / "env"))
+    monkeypatch.setenv("KD_DOWNLOAD", "0")
     with pytest.raises(DataError) as err:
         data.load("cifar100")
     msg = str(err.value)
     assert str(tmp_path / "env" / "cifar100") in msg
     assert str(data.REPO_ROOT / "data" / "raw" / "cifar100") in msg
     assert "data_dir=" in msg and "download=True" in msg
+    assert "downloading is off (KD_DOWNLOAD=0)" in msg and "\n" not in msg
     with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist") as err:
         data.load("fashion_mnist", data_dir=tmp_path / "nowhere")
     assert str(tmp_path / "nowhere") in str(err.value)
@@ -270,63 +273,249 @@ def test_tiny_cifar10_python_and_binary_preferred(
 
 
 # -- download -------------------------------------------------------------------------------
+# Each data set's official files in miniature (the official formats, a few images), served by a
+# local server as its official site; their MD5s are patched into SOURCES as the published ones.
 
 
 @pytest.fixture
-def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A local HTTP server for ``tmp_path/www``, set as ``KD_DATA_MIRROR``; yields www."""
-    www = tmp_path / "www"
-    www.mkdir()
-
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(www)))
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    monkeypatch.setenv("KD_DATA_MIRROR", f"http://127.0.0.1:{httpd.server_address[1]}/")
-    monkeypatch.setenv("no_proxy", "*")
-    try:
-        yield www
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mirror]:
+    """A local server for ``tmp_path/www``, and a repository root in ``tmp_path/repo`` with no
+    ``../shared`` and no system directory searched: downloads land in ``repo/data/raw``."""
+    monkeypatch.setattr(data, "REPO_ROOT", tmp_path / "repo")
+    monkeypatch.setenv("KD_SHARED_DATA", str(tmp_path / "no-shared"))
+    monkeypatch.setenv("KD_DATA_SEARCH", "raw")
+    for name in ("KD_DATA_DIR", "KD_DATA_MIRROR", "KD_DOWNLOAD"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    with Mirror(tmp_path / "www") as mirror:
+        yield mirror
 
 
-def test_download_lands_verified_files(server: Path, tmp_path: Path,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def raw(name: str) -> Path:
+    return data.REPO_ROOT / "data" / "raw" / name
+
+
+def official_mnist(site: Mirror, monkeypatch: pytest.MonkeyPatch, folder: str = "official",
+                   ) -> dict[str, bytes]:
+    """Tiny MNIST (.gz files) at ``<site>/<folder>/mnist/``, its MD5s patched in as published
+    (the .gz file's and its content's, as for the real files); returns the contents."""
     contents = tiny_idx()
-    write_gz(server, contents)
-    src = idx_source(contents)
-    dest = tmp_path / "dest"
-    data._download(src, dest)
-    assert sorted(p.name for p in dest.iterdir()) == sorted(IDX)
-    assert data._load_source(src, dest).y_train.tolist() == [0, 1, 2, 3, 4, 5]
-    # Through the public entry point: nothing found, so download=True fetches, then loads.
-    monkeypatch.setitem(data.SOURCES, "mnist", (src,))
-    with pytest.raises(DataError):
-        data.load("mnist", data_dir=tmp_path / "fresh")
-    ds = data.load("mnist", data_dir=tmp_path / "fresh", download=True)
-    assert ds.source == str(tmp_path / "fresh") and ds.x_test.shape == (4, 5, 4, 1)
-    (tmp_path / "fresh" / IDX[2]).unlink()  # an interrupted download is completed
-    with pytest.raises(DataError, match="is missing"):
-        data.load("mnist", data_dir=tmp_path / "fresh")
-    assert data.load("mnist", data_dir=tmp_path / "fresh", download=True).digest == ds.digest
+    write_gz(site.root / folder / "mnist", contents)
+    accepted = {n: (md5((site.root / folder / "mnist" / n).read_bytes()), md5(c))
+                for n, c in contents.items()}
+    monkeypatch.setitem(data.SOURCES, "mnist", (Source(
+        "mnist", "idx", accepted, tuple("0123456789"), url=f"{site.url}{folder}/mnist/"),))
+    return contents
 
 
-def test_download_wrong_file_leaves_nothing(server: Path, tmp_path: Path) -> None:
-    contents = tiny_idx()
-    write_gz(server, {IDX[0]: b"wrong content"})
-    dest = tmp_path / "dest"
-    with pytest.raises(DataError, match="failed its checksum") as err:
-        data._download(idx_source(contents), dest)
-    assert IDX[0] in str(err.value)
-    assert list(dest.iterdir()) == []
-    with pytest.raises(DataError, match="could not download") as err:  # 404 for the others
-        data._download(idx_source({IDX[1]: contents[IDX[1]]}), dest)
-    assert list(dest.iterdir()) == []
+def cifar10_binary(path: Path) -> dict[str, bytes]:
+    """A tiny ``cifar-10-binary.tar.gz`` at ``path``: five train batches and a test batch of
+    3073-byte records, and the meta file; returns the batch members."""
+    def batch(labels: list[int]) -> bytes:
+        return b"".join(bytes([y]) + planes(1, 11 * y + i).tobytes() for i, y in enumerate(labels))
+
+    members = {f"cifar-10-batches-bin/data_batch_{i}.bin": batch([i, (i + 3) % 10])
+               for i in range(1, 6)}
+    members["cifar-10-batches-bin/test_batch.bin"] = batch([9, 8, 7])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_tar(path, {**members, "cifar-10-batches-bin/batches.meta.txt": b"airplane\n"})
+    return members
+
+
+def official_cifar10(site: Mirror, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Tiny binary CIFAR-10 at ``<site>/official/cifar10/``, the archive's MD5 and its members'
+    patched in as published; returns the served archive."""
+    path = site.root / "official" / "cifar10" / "cifar-10-binary.tar.gz"
+    members = cifar10_binary(path)
+    monkeypatch.setitem(data.SOURCES, "cifar10", (Source(
+        "cifar10", "cifar-bin", {k: (md5(v),) for k, v in members.items()},
+        data._CIFAR10_CLASSES, archive=path.name, url=f"{site.url}official/cifar10/",
+        archive_md5=(md5(path.read_bytes()),)),))
+    return path
+
+
+def official_cifar100(site: Mirror, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Tiny ``cifar-100-python.tar.gz`` (pickled train, test, meta) at
+    ``<site>/official/cifar100/``, its MD5 patched in as published; returns it."""
+    def batch(n: int, offset: int) -> bytes:
+        return pickle.dumps({b"data": planes(n, offset), b"fine_labels": list(range(n)),
+                             b"coarse_labels": [i % 20 for i in range(n)]})
+
+    meta = pickle.dumps({b"fine_label_names": [f"f{i}".encode() for i in range(100)],
+                         b"coarse_label_names": [f"c{i}".encode() for i in range(20)]})
+    path = site.root / "official" / "cifar100" / "cifar-100-python.tar.gz"
+    path.parent.mkdir(parents=True)
+    digest = write_tar(path, {"cifar-100-python/train": batch(40, 0),
+                              "cifar-100-python/test": batch(30, 5),
+                              "cifar-100-python/meta": meta})
+    monkeypatch.setitem(data.SOURCES, "cifar100", (Source(
+        "cifar100", "cifar-py", {path.name: (digest,)}, url=f"{site.url}official/cifar100/"),))
+    return path
+
+
+def test_first_use_fetches_verifies_and_never_fetches_again(
+        site: Mirror, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    contents = official_mnist(site, monkeypatch)
+    ds = data.load("mnist")  # found nowhere: downloaded (the default), verified, loaded
+    assert ds.source == str(raw("mnist"))
+    assert ds.y_train.tolist() == [0, 1, 2, 3, 4, 5] and ds.x_test.shape == (4, 5, 4, 1)
+    assert sorted(p.name for p in raw("mnist").iterdir()) == sorted([*IDX, ".download.lock"])
+    for name, content in contents.items():
+        assert gzip.decompress((raw("mnist") / name).read_bytes()) == content
+        assert [(r.range, r.status) for r in site.got(f"/official/mnist/{name}")] == [(None, 200)]
+    err = capsys.readouterr().err  # not a terminal: a line where from and to, one at the end
+    assert f"downloading {site.url}official/mnist/{IDX[0]} (0.0 MiB) to {raw('mnist') / IDX[0]}" \
+        in err
+    assert f"{IDX[0]}: 0.0 MiB received" in err
+    before = len(site.requests)
+    assert data.load("mnist").digest == ds.digest  # present: read, never fetched again
+    assert data.main(["mnist"]) == 0
+    assert capsys.readouterr().out == (f"mnist: 6 training and 4 test images, verified, in "
+                                       f"{raw('mnist')}\n")
+    assert len(site.requests) == before
+    (raw("mnist") / IDX[2]).unlink()  # a data set with a file missing is completed
+    assert data.load("mnist").digest == ds.digest
+    assert [r.path for r in site.requests[before:]] == [f"/official/mnist/{IDX[2]}"]
+
+
+def test_a_cut_connection_resumes_where_it_stopped(
+        site: Mirror, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    archive = official_cifar10(site, monkeypatch)
+    size, url = archive.stat().st_size, "/official/cifar10/cifar-10-binary.tar.gz"
+    site.cut[url] = size // 2  # the first transfer stops halfway, its connection closed
+    ds = data.load("cifar10")
+    assert ds.source == str(raw("cifar10") / archive.name)
+    assert ds.y_test.tolist() == [9, 8, 7] and len(ds.y_train) == 10
+    assert [(r.range, r.status, r.sent) for r in site.got(url)] == [
+        (None, 200, size // 2), (f"bytes={size // 2}-", 206, size - size // 2)]  # only the rest
+    assert (raw("cifar10") / archive.name).read_bytes() == archive.read_bytes()
+    assert not (raw("cifar10") / f"{archive.name}.part").exists()
+    err = capsys.readouterr().err
+    assert f"{archive.name}: connection lost (" in err and f"resuming at {size // 2 / 2**20:.1f}" \
+        in err
+
+
+def test_a_run_killed_mid_download_resumes_in_the_next(
+        site: Mirror, monkeypatch: pytest.MonkeyPatch) -> None:
+    archive = official_cifar100(site, monkeypatch)
+    blob, url = archive.read_bytes(), "/official/cifar100/cifar-100-python.tar.gz"
+    part = raw("cifar100") / f"{archive.name}.part"  # what a killed run left
+    part.parent.mkdir(parents=True)
+    part.write_bytes(blob[:1000])
+    ds = data.load("cifar100", label="coarse")
+    assert ds.source == str(raw("cifar100") / archive.name) and len(ds.classes) == 20
+    assert ds.x_train.shape == (40, 32, 32, 3) and ds.y_test.tolist()[:3] == [0, 1, 2]
+    assert [(r.range, r.sent) for r in site.got(url)] == [("bytes=1000-", len(blob) - 1000)]
+    part.write_bytes(blob)  # a complete .part left (killed before its move): nothing re-sent
+    (raw("cifar100") / archive.name).unlink()
+    assert data.load("cifar100").digest == ds.digest
+    assert [r.status for r in site.got(url)] == [206, 416]
+
+
+def test_a_corrupted_file_is_refused_with_its_fix(
+        site: Mirror, monkeypatch: pytest.MonkeyPatch) -> None:
+    contents = official_mnist(site, monkeypatch)
+    served = site.root / "official" / "mnist" / IDX[3]
+    good = served.read_bytes()
+    served.write_bytes(gzip.compress(contents[IDX[3]][:-1] + b"\x07", mtime=0))  # one byte off
+    with pytest.raises(DataError) as err:
+        data.load("mnist")
+    url = f"{site.url}official/mnist/{IDX[3]}"
+    assert str(err.value).startswith(f"{url} failed its checksum: expected md5 ")
+    assert str(err.value).endswith(f"; it was not kept; check {url} (or KD_DATA_MIRROR) and run "
+                                   "again") and "\n" not in str(err.value)
+    assert not (raw("mnist") / IDX[3]).exists() and not (raw("mnist") / f"{IDX[3]}.part").exists()
+    served.write_bytes(good)  # the site is right again: the next run fetches only what is missing
+    before = len(site.requests)
+    ds = data.load("mnist")
+    assert [r.path for r in site.requests[before:]] == [f"/official/mnist/{IDX[3]}"]
+
+    # A file damaged on disk after its download: refused, never fetched over, the fix named.
+    path = raw("mnist") / IDX[0]
+    pixels = bytearray(gzip.decompress(path.read_bytes()))
+    pixels[-1] ^= 1
+    path.write_bytes(gzip.compress(bytes(pixels)))
+    before = len(site.requests)
+    with pytest.raises(DataError) as err:
+        data.load("mnist")
+    assert str(err.value).startswith(f"{path} failed its checksum")
+    assert str(err.value).endswith(data._FIX) and "\n" not in str(err.value)
+    assert len(site.requests) == before
+    path.unlink()  # the fix: delete it and run again
+    assert data.load("mnist").digest == ds.digest
+    assert len(site.requests) == before + 1
+
+
+def test_a_mirror_replaces_each_official_base(site: Mirror,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    contents = official_mnist(site, monkeypatch)
+    (site.root / "official").rename(site.root / "mirror")  # only the mirror has the files
+    monkeypatch.setenv("KD_DATA_MIRROR", f"{site.url}mirror")
+    assert data.load("mnist").x_train.shape == (6, 5, 4, 1)
+    assert sorted(r.path for r in site.requests) == sorted(f"/mirror/mnist/{n}" for n in contents)
+    # A mirror may re-pack the files (as ../shared and Debian did): the content decides.
+    www = site.root / "mirror"
+    for name, content in contents.items():  # other gzip headers: other .gz MD5s, same content
+        (www / "mnist" / name).write_bytes(gzip.compress(content, compresslevel=1, mtime=7))
+    for f in raw("mnist").iterdir():
+        f.unlink()
+    assert data.load("mnist").y_test.tolist() == [3, 2, 1, 0]
+    path = site.root / "official" / "cifar10" / "cifar-10-binary.tar.gz"
+    official_cifar10(site, monkeypatch)
+    members = cifar10_binary(www / "cifar10" / path.name)
+    write_tar(www / "cifar10" / path.name, {**members, "cifar-10-batches-bin/readme": b"mirror"})
+    assert md5((www / "cifar10" / path.name).read_bytes()) != md5(path.read_bytes())  # re-packed
+    assert data.load("cifar10").y_test.tolist() == [9, 8, 7]
+    assert site.got(f"/official/cifar10/{path.name}") == []
+    (raw("cifar10") / path.name).unlink()
+    members["cifar-10-batches-bin/test_batch.bin"] = b"\x01" * 3073  # one member changed
+    write_tar(www / "cifar10" / path.name, members)
+    with pytest.raises(DataError, match=r"cifar-10-binary.tar.gz failed its checksum: expected "
+                       r"md5 \w+, got \w+, and its members do not all pass \(cifar-10-batches-bin"
+                       r"/test_batch.bin failed its checksum: expected md5 \w+, got \w+\); it was "
+                       r"not kept"):
+        data.load("cifar10")
+    assert list(raw("cifar10").glob("*.tar.gz*")) == []
+
+
+def test_downloading_off_a_named_directory_and_no_network(
+        site: Mirror, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    official_mnist(site, monkeypatch)
+    monkeypatch.setenv("KD_DOWNLOAD", "0")
+    with pytest.raises(DataError, match="no mnist files found in .*downloading is off"):
+        data.load("mnist")
+    monkeypatch.delenv("KD_DOWNLOAD")
+    with pytest.raises(DataError, match=f"no mnist files found in {tmp_path / 'mine'}; pass"):
+        data.load("mnist", data_dir=tmp_path / "mine")  # a directory one names is only read
+    assert site.requests == []
+    assert data.load("mnist", data_dir=tmp_path / "mine", download=True).source == str(
+        tmp_path / "mine")  # unless asked
+    with socket.socket() as s:  # a port where nothing listens
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("KD_DATA_MIRROR", f"http://127.0.0.1:{port}/")
+    with pytest.raises(DataError) as err:
+        data.load("mnist", data_dir=tmp_path / "other", download=True)
+    assert str(err.value).startswith(f"could not download http://127.0.0.1:{port}/mnist/{IDX[0]} (")
+    assert str(err.value).endswith(f"check the network or KD_DATA_MIRROR, or place {IDX[0]} in "
+                                   f"{tmp_path / 'other'}; run again to resume")
+    monkeypatch.setenv("KD_DATA_SEARCH", "nowhere")
+    with pytest.raises(DataError, match="KD_DATA_SEARCH must be one of all, raw; got 'nowhere'"):
+        data.load("mnist")
+
+
+def test_the_official_sources_and_their_published_md5s() -> None:
+    """What a clean clone fetches (no test here reaches these sites)."""
+    mnist, fashion = data.SOURCES["mnist"][0], data.SOURCES["fashion_mnist"][0]
+    cifar10, cifar100 = data.SOURCES["cifar10"][0], data.SOURCES["cifar100"][0]
+    assert mnist.url == "https://ossci-datasets.s3.amazonaws.com/mnist/"
+    assert mnist.files[IDX[0]][1] == "f68b3c2dcbeaaa9fbdd348bbdeb94873"  # the .gz file's
+    assert fashion.url == "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+    assert fashion.files[IDX[0]][0] == "8d4fb7e6c68d591d4c3dfef9ec88bf0d"
+    assert (cifar10.kind, cifar10.url) == ("cifar-bin", "https://www.cs.toronto.edu/~kriz/")
+    assert cifar10.archive_md5 == ("c32a1d4ab5d03f1284b67883e8d87530",)
+    assert cifar100.files == {"cifar-100-python.tar.gz": ("eb9058c3a382ffc7106e4002c42a8d85",)}
+    assert data.BOOK_DATASETS == ("mnist", "fashion_mnist", "cifar10")
 
 
 # -- subsets, noise, conversion -------------------------------------------------------------

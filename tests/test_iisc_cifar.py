@@ -1,12 +1,15 @@
 """The IISc chapter, part 2 (CIFAR-10 Table 2): augmentation, the shared training loop, a tiny
 run on the real CIFAR-10 with its claims, and the chapter's tables."""
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from kdlib import claims
+from kdlib.chapters import iisc as iisc_chapter
 from kdlib.chapters import iisc_cifar as chapter
+from kdlib.evidence import Evidence
 from kdlib.experiments import iisc, iisc_cifar
 from kdlib.resnet import resnet
 from kdlib.results import Cache
@@ -73,9 +76,36 @@ def test_a_resumed_augmented_run_equals_an_uninterrupted_one():
 
 
 @pytest.fixture(scope="module")
-def part2(tmp_path_factory):
+def cached(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cache")
     p = iisc.SCHEMA.resolve("quick", **TINY)
-    return iisc_cifar.run(p, Cache(tmp_path_factory.mktemp("cache")))
+    return root, iisc_cifar.run(p, Cache(root))
+
+
+@pytest.fixture(scope="module")
+def part2(cached):
+    return cached[1]
+
+
+def test_a_teacher_stored_for_another_test_set_is_not_reused(cached, monkeypatch):
+    """Issue 23: the teacher unit stores its logits on the first ``cifar_n_test`` test images,
+    so its key must hold ``cifar_n_test``; a smaller test set after a run must not get the
+    stored teacher (whose test logits belong to the other test set)."""
+    root, first = cached
+    seen = []
+    real = iisc_cifar._students_unit
+
+    def spy(p, seed, train_set, d, teacher):
+        seen.append((len(d.y_test), teacher["logits"]["test"].shape[0]))
+        return real(p, seed, train_set, d, teacher)
+
+    monkeypatch.setattr(iisc_cifar, "_students_unit", spy)
+    cache = Cache(root)
+    p = iisc.SCHEMA.resolve("quick", **{**TINY, "cifar_n_test": 100, "cifar_seeds": 1})
+    again = iisc_cifar.run(p, cache)
+    assert seen and all(n == m == 100 for n, m in seen)  # the teacher's logits: this test set
+    assert len(cache.computed) == 1 + 2  # a new teacher, then seed 0's two student units
+    assert first.params["cifar_n_test"] == 200 and again.students["test_acc"].between(0, 1).all()
 
 
 def test_every_row_of_table2_is_run_over_seeds(part2):
@@ -87,38 +117,87 @@ def test_every_row_of_table2_is_run_over_seeds(part2):
     assert (s.loc[~distils, "train_seconds"] == s.loc[~distils, "own_seconds"]).all()
     assert set(part2.cost["model"]) == {"teacher", *(iisc_cifar._arch(r) for r in range(1, 11))}
     assert part2.ratios().shape == (2, 6)  # rounds x the six distinct student networks
-    assert not part2.at_source_scale()
 
 
-def test_claims_of_table2_get_verdicts_and_absolute_accuracies_are_not_compared(part2):
-    class Ev:  # part 2 alone, as iisc.Results routes its claims
-        def values(self, m, at):
-            return part2.values(m, at)
+def _evidence(part2, kind="latency"):
+    """Part 2 alone as the chapter's evidence (part 1's coordinates empty)."""
+    rows = pd.DataFrame(chapter.evidence_rows(part2, kind))
+    for c in iisc_chapter.COORDINATES:
+        if c not in rows.columns:
+            rows[c] = None
+    return Evidence.build(rows, iisc_chapter.REGISTRY, "tiny part 2")
 
-        def curve(self, m, at):
-            return part2.curve(m, at)
 
-        def where(self, at):
-            return part2.where(at)
-
-        def at_source_scale(self, at):
-            return part2.at_source_scale()
-
+def test_claims_of_table2_get_verdicts_and_absolute_ones_are_not_compared(part2):
     found = [c for c in claims.load("002") if c.id.startswith("t2-")]
-    table = claims.evaluate(found, Ev()).set_index("claim")
+    table = claims.evaluate(found, _evidence(part2)).set_index("claim")
     assert set(table["verdict"]) <= set(claims.VERDICTS)
-    accuracy = table[table.index.str.endswith("-accuracy")]
-    assert len(accuracy) == 9 and (accuracy["verdict"] == "not comparable at this scale").all()
-    assert table.loc["t2-row1-training-time", "verdict"] == "not testable here"
-    assert table.loc["t2-kd-helps-reduced", "verdict"] in ("holds", "contradicted",
-                                                           "inconclusive")
+    absolute = table[[c.absolute and c.id != "t2-lower-than-mnist" for c in found]]
+    assert len(absolute) == 9 + 8 + 9 + 3  # accuracies, times, ratios; argmin, argmax, min
+    assert (absolute["verdict"] == claims.NOT_COMPARABLE).all()  # width 1/32, 256 images
+    assert table.loc["t2-lower-than-mnist", "verdict"] == claims.NOT_TESTABLE  # no part 1
+    assert table.loc["t2-row1-training-time", "verdict"] == claims.NOT_TESTABLE
+    for relative in ("t2-kd-helps-reduced", "t2-kd-helps-more-on-reduced",
+                     "t2-stride4-most-accurate"):
+        assert table.loc[relative, "verdict"] in (claims.HOLDS, claims.CONTRA, claims.INCON)
+    assert table.loc["t2-lower-than-mnist", "at"] == "table 1 vs table 2"
+    # rows 5, 7, 8 and 9 train one network: their ratio rows are one measurement
+    assert table.loc[[f"t2-row{r}-inference-ratio" for r in (5, 7, 8, 9)], "group"].nunique() == 1
 
 
-def test_table2_claims_carry_the_papers_numbers():
+def test_part2_evidence_derives_its_metrics_per_seed(part2):
+    ev = _evidence(part2)
+    acc = part2.students.pivot(index="seed", columns="row", values="test_acc")
+    gain = {s: ev.per_run("kd_gain", {"table": 2, "train_set": s}) for s in ("full", "reduced")}
+    np.testing.assert_allclose(gain["full"], acc[5] - acc[7])
+    np.testing.assert_allclose(gain["reduced"], acc[8] - acc[9])
+    np.testing.assert_allclose(ev.per_run("mean_acc", {"table": 2}),
+                               acc[list(range(1, 10))].mean(axis=1))  # the paper's rows only
+    secs = part2.students.pivot(index="seed", columns="row", values="train_seconds")
+    np.testing.assert_allclose(ev.per_run("time_vs_baseline", {"table": 2, "row": 8}),
+                               secs[8] / secs[1])
+    lat = part2.ratios("latency")
+    assert chapter.NET == {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 6, 7: 5, 8: 5, 9: 5, 10: 5}
+    np.testing.assert_allclose(ev.per_run("inference_ratio", {"table": 2, "net": 5}),
+                               lat[iisc_cifar._arch(5)])
+    batched = _evidence(part2, "throughput")
+    np.testing.assert_allclose(batched.per_run("inference_ratio", {"table": 2, "net": 6}),
+                               part2.ratios("throughput")[iisc_cifar._arch(6)])
+
+
+def test_nothing_trained_in_part2_reads_the_test_labels(part2, tmp_path, monkeypatch):
+    """Selection hygiene: part 2 chooses no epoch, stopping point or row; shuffled test labels
+    change the accuracies only, not what training made (agreement and KL with the teacher)."""
+    real = iisc_cifar._load
+
+    def shuffled(p):
+        d, ds = real(p)
+        d.y_test = d.y_test[torch.randperm(len(d.y_test), generator=torch.Generator()
+                                           .manual_seed(0))]
+        return d, ds
+
+    monkeypatch.setattr(iisc_cifar, "_load", shuffled)
+    other = iisc_cifar.run(iisc.SCHEMA.resolve("quick", **{**TINY, "cifar_seeds": 1}),
+                           Cache(tmp_path))
+    mine = part2.students[part2.students["seed"] == 0].reset_index(drop=True)
+    for col in ("agreement", "kl_to_teacher"):
+        np.testing.assert_allclose(other.students[col], mine[col], rtol=1e-6, atol=1e-9)
+    assert not np.allclose(other.students["test_acc"], mine["test_acc"])
+
+
+def test_table2_agrees_with_the_claims_file():
     raw = {c.id: c for c in claims.load("002")}
+    rows = claims.printed("002")["paper"]
+    rows = rows[rows["table"] == 2]
     for row, paper in iisc_cifar.TABLE2.dropna().iterrows():
-        assert raw[f"t2-row{row}-accuracy"].reported == paper["accuracy"]
-        assert raw[f"t2-row{row}-inference-ratio"].reported == paper["inference_ratio"]
+        own = rows[rows["row"] == row].set_index("metric")["value"]
+        assert own["test_acc"] == paper["accuracy"] == raw[f"t2-row{row}-accuracy"].reported
+        assert own["train_seconds"] == paper["train_seconds"]
+        ratio = raw[f"t2-row{row}-inference-ratio"]
+        assert ratio.reported == paper["inference_ratio"]
+        assert ratio.at == {"table": 2, "net": chapter.NET[row]}
+        net = rows[(rows["metric"] == "inference_ratio") & (rows["net"] == chapter.NET[row])]
+        assert paper["inference_ratio"] in net["value"].tolist()
         if row > 1:
             assert raw[f"t2-row{row}-training-time"].reported == pytest.approx(
                 paper["train_seconds"] / 400, rel=1e-3)
@@ -128,7 +207,12 @@ def test_chapter_tables_and_text_come_from_the_run(part2):
     t = chapter.table2(part2)
     assert list(t.index) == list(range(1, 11)) and t.loc[5, "accuracy (paper)"] == "0.776"
     assert "width multiplier 0.03125" in chapter.scale_note(part2.params)
-    text = chapter.discussion(part2, pd.DataFrame({"claim": ["t2-x"], "verdict": ["holds"]}))
-    assert "Of part 2's 1 claims, 1 hold" in text
+    found = [c for c in claims.load("002") if c.id.startswith("t2-")]
+    table = claims.evaluate(found, _evidence(part2))
+    text = chapter.discussion(part2, table)
+    tests = int(claims.scorecard(table).sum().sum())
+    assert f"Part 2's {len(found)} claims make {tests} independent tests" in text
+    assert tests < len(found)  # the ideal network's four ratios count once
     assert chapter.tradeoff_figure(part2) is not None
     assert chapter.teacher_text(None) == chapter.NOT_RUN
+    assert not chapter.source_scale(part2.params)

@@ -57,3 +57,15 @@ def test_welch_difference_text_and_verdict():
     _, verdict = welch_difference(np.array([0.90, 0.95, 0.85]), np.array([0.91, 0.86, 0.93]))
     assert verdict == "agree"
     assert welch_difference(np.array([0.9]), np.array([0.8])) == ("+0.100", "one seed: cannot tell")
+
+
+def test_summaries_cut_intervals_to_the_quantity_s_range():
+    import pandas as pd
+
+    from kdlib.metrics import bounds_of
+    from kdlib.results import summarize
+
+    assert bounds_of("test_acc") == (0.0, 1.0) and bounds_of("test_loss")[0] == 0.0
+    df = pd.DataFrame({"g": [0, 0, 0], "test_acc": [1.0, 1.0, 0.9]})
+    row = summarize(df, ["g"], "test_acc").iloc[0]
+    assert row["ci_high"] == 1.0 and row["ci_low"] < row["mean"]

@@ -80,14 +80,17 @@ def test_unwritable_cache_gives_clear_error(tmp_path):
 
 
 def test_summarize_and_ci_table():
-    df = pd.DataFrame({"alpha": [0, 0, 0, 1], "acc": [1.0, 2.0, 3.0, 5.0]})
-    s = summarize(df, ["alpha"], "acc")
+    df = pd.DataFrame({"alpha": [0, 0, 0, 1], "gain": [1.0, 2.0, 3.0, 5.0]})
+    s = summarize(df, ["alpha"], "gain")  # an unbounded quantity: the plain t-interval
     assert s["mean"].tolist() == [2.0, 5.0] and s["n"].tolist() == [3, 1]
     assert math.isclose(s["ci_high"][0], 2 + 4.302652729911275 / math.sqrt(3))
     assert math.isnan(s["ci_low"][1])
     s["epoch"] = 1
     t = ci_table(s, index="alpha", columns="epoch", digits=2)
     assert t.loc[0, 1] == "2.00 [-0.48, 4.48]" and t.loc[1, 1] == "5.00"
+    acc = summarize(df.assign(test_acc=[0.9, 0.95, 1.0, 0.5]), ["alpha"], "test_acc")
+    assert math.isclose(acc["ci_low"][0], 0.95 - 4.302652729911275 * 0.05 / math.sqrt(3))
+    assert acc["ci_high"][0] == 1.0  # an accuracy's interval is cut to [0, 1]
 
 
 def test_code_files_follow_the_experiments_imports():

@@ -58,8 +58,11 @@ def test_stacked_step_matches_a_hand_written_step():
     loss = kd_loss(single(x[idx]), t[idx], y[idx], 0.3, 2.0)
     loss.backward()
     opt.step()
+    # Adam divides by sqrt(v) + eps: a weight whose gradient is ~1e-8 (inside eps = 1e-7)
+    # turns last-bit differences of the grouped convolution's sums into update differences
+    # of ~lr * dg / eps; seen here up to 3.3e-6 on an AMD EPYC (Zen 2), within 1% of lr.
     for p, q in zip(stack.unstack(0).parameters(), single.parameters(), strict=True):
-        assert torch.allclose(p, q, atol=1e-6)
+        assert torch.allclose(p, q, atol=1e-5)
 
 
 def test_snapshot_at_epoch_k_equals_a_k_epoch_run():

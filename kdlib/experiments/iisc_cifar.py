@@ -238,12 +238,6 @@ class Part2:
         passes = self.students.groupby(["seed", "train_set"])["pass_seconds"].first().sum()
         return float(self.teacher["train_seconds"].iloc[0] + passes)
 
-    def at_source_scale(self) -> bool:
-        """Whether the networks trained at the paper's widths on its full data."""
-        p = self.params
-        return p["cifar_width"] == 1.0 and p["cifar_n_train"] == 50000 and \
-            p["cifar_n_test"] == 10000
-
     def ratios(self, kind: str = "latency") -> pd.DataFrame:
         """Teacher time / student time per timing round: one column per architecture."""
         return timing.ratios(self.latency if kind == "latency" else self.throughput)
@@ -253,52 +247,15 @@ class Part2:
         rows = self.students[self.students["row"] == row].sort_values("seed")
         return None if rows.empty else rows[metric].to_numpy(dtype=float)
 
-    def values(self, metric: str, at: dict[str, Any]) -> np.ndarray | None:
-        """Evidence for the claims of part 2 (see ``data/claims/002.yaml``)."""
-        if metric == "cifar_teacher_acc":
-            return self.teacher["test_acc"].to_numpy(dtype=float)
-        if metric == "cifar_inference_ratio":
-            ratios = self.ratios(at.get("kind", "latency"))
-            return ratios[_arch(at["row"])].to_numpy(dtype=float)
-        if metric == "cifar_time_vs_baseline":
-            mine, base = self.row(at["row"], "train_seconds"), self.row(BASELINE_ROW,
-                                                                         "train_seconds")
-            return None if mine is None or base is None else mine / base
-        if metric == "cifar_acc_minus":  # accuracy of one row minus another's, by seed
-            mine, other = self.row(at["row"], "test_acc"), self.row(at["than_row"], "test_acc")
-            return None if mine is None or other is None else mine - other
-        if metric == "cifar_gain_reduced_minus_full":  # KD's gain with less data minus with all
-            gains = [self.values("cifar_acc_minus", {"row": a, "than_row": b})
-                     for a, b in ((8, 9), (IDEAL_ROW, 7))]
-            return None if any(g is None for g in gains) else gains[0] - gains[1]
-        if metric.startswith("cifar_"):
-            return self.row(at["row"], metric.removeprefix("cifar_"))
-        raise KeyError(f"unknown metric {metric!r}")
-
-    def curve(self, metric: str, at: dict[str, Any]) -> pd.DataFrame | None:
-        """``metric`` per row of Table 2 (index; those in ``at["rows"]``) and seed (columns;
-        timing rounds for the inference-time ratio)."""
-        if metric == "cifar_inference_ratio":  # columns: timing rounds
-            ratios = self.ratios(at.get("kind", "latency"))
-            wide = pd.DataFrame({row: ratios[_arch(row)] for row in TABLE2.index}).T
-        else:
-            wide = self.students.pivot(index="row", columns="seed",
-                                       values=metric.removeprefix("cifar_"))
-        return wide.loc[[r for r in at.get("rows", wide.index) if r in wide.index]]
-
-    def where(self, at: dict[str, Any]) -> str:
-        """Where a claim of part 2 is evaluated, in words."""
-        if "row" in at:
-            text = f"Table 2 row {at['row']}: {TABLE2.loc[at['row'], 'student']}"
-            return text + (f" vs row {at['than_row']}" if "than_row" in at else "")
-        return "Table 2, " + ", ".join(f"{k} {v}" for k, v in at.items())
-
 
 def run(p: dict[str, Any], cache: Cache) -> Part2:
     """Run (or load from the cache) part 2 for resolved parameters ``p``."""
     d, ds = _load(p)
-    tp = {k: p[k] for k in ("cifar_n_train", "cifar_width", "cifar_teacher_epochs",
-                            "cifar_learning_rate", "cifar_batch_size", "cifar_teacher_seed")}
+    # the teacher unit's key: everything it reads, its test set included (it stores the test
+    # logits of the first cifar_n_test images; issue 23)
+    tp = {k: p[k] for k in ("cifar_n_train", "cifar_n_test", "cifar_width",
+                            "cifar_teacher_epochs", "cifar_learning_rate", "cifar_batch_size",
+                            "cifar_teacher_seed")}
     where = {"executor": p["executor"], "ray_address": p["ray_address"]}
     teacher = run_units(cache, "iisc", ds.digest, [Unit(
         "cifar teacher", tp, lambda checkpoint: _teacher_unit(p, d, checkpoint),

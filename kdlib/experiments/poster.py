@@ -12,9 +12,13 @@ Design choices beyond the source, stated in the chapter:
 - activation (ReLU) and dropout rate (0.2): the poster gives neither; these are TensorFlow's
   quick-start MLP, which the student's Flatten → Dense → Dropout → Dense structure is;
 - all students of one seed start from the same weights, see the same batch order and share
-  dropout masks, so differences between grid cells come from temperature and alpha alone; one
-  teacher (``teacher_seed``) serves every seed;
-- every student is evaluated after every epoch, so its learning curve comes with the grid.
+  dropout masks, so differences between grid cells come from temperature and alpha alone;
+- each seed trains its own teacher (``teacher_seed + seed``; ``teacher_per_seed``), so every
+  seed repeats the whole study, teacher included, and the teacher's numbers have an interval;
+- every student is evaluated after every epoch on the validation and the test set, so its
+  learning curve comes with the grid, and any epoch (or each cell's best validation epoch) can
+  be read off one run; anything chosen from these numbers is chosen on validation data
+  (:mod:`kdlib.chapters.poster`), the test set only judges.
 """
 
 from __future__ import annotations
@@ -43,14 +47,18 @@ from kdlib.models import (
 from kdlib.results import Cache, summarize
 from kdlib.train import distil_stack, predict, train_supervised
 
-__all__ = ["ABLATIONS", "CONFUSED_PAIRS", "SCHEMA", "Results", "ablation_params", "ablations",
-           "comparison_params", "keras_example_params", "resolve", "run"]
+__all__ = ["ABLATIONS", "CONFUSED_PAIRS", "SCHEMA", "SOURCE_SCALE", "Results", "ablation_params",
+           "ablations", "comparison_params", "keras_example_params", "resolve", "run"]
 
 _MAX_SEED = 2**31 - 1
 POOLED_SPLIT = (10000, 10000)  # validation, test: the rest of the 70,000 images trains
 CONFUSED_PAIRS = ((9, 4), (5, 3), (6, 5))  # the poster's most confused digits
 POSTER_MAX_T = 10.0  # the poster's grid went up to T = 10 ("if the optimal T is > 10")
 _ALPHAS = [round(0.1 * i, 1) for i in range(11)]
+# The poster's scale, as far as it states it: its training part of MNIST (50,000 images once
+# 10,000 validate and 10,000 test), and learning curves at least this long (it names epoch 11
+# as where the teacher overfits and 13 for the student, so its curves went on past them).
+SOURCE_SCALE = {"n_train": 50000, "teacher_epochs": 12, "epochs": 14, "hidden": 32}
 
 SCHEMA = Schema("poster", (
     Param("framework", str, "torch: all students of a seed as one stacked model; keras: one "
@@ -77,19 +85,24 @@ SCHEMA = Schema("poster", (
           {"quick": 0.2, "default": 0.2, "paper": 0.2}, low=0, high=0.9),
     Param("hidden", int, "Hidden units of the student (the poster: 32, as its teacher's).",
           {"quick": 32, "default": 32, "paper": 32}, low=1, high=4096),
-    Param("teacher_epochs", int, "Teacher training epochs; it distils after the last.",
+    Param("teacher_epochs", int, "Teacher training epochs, all of them; it distils after the "
+          "last (its validation curve is recorded, never used to stop it).",
           {"quick": 2, "default": 15, "paper": 20}, low=1, high=1000),
-    Param("teacher_seed", int, "Seed of the teacher's initial weights, dropout and batch order.",
+    Param("teacher_seed", int, "Seed of the (first) teacher's initial weights, dropout and "
+          "batch order.",
           {"quick": 0, "default": 0, "paper": 0}, low=0, high=_MAX_SEED),
+    Param("teacher_per_seed", bool, "Each seed trains its own teacher (seed teacher_seed + "
+          "seed), so every seed repeats the whole study; false: one teacher serves every seed.",
+          {"quick": True, "default": True, "paper": True}),
     Param("temperatures", list, "Temperatures T of the grid.",
-          {"quick": [1.0, 5.0], "default": [1.0, 2.0, 5.0, 10.0, 20.0],
+          {"quick": [1.0, 2.0, 5.0, 10.0, 20.0], "default": [1.0, 2.0, 5.0, 10.0, 20.0],
            "paper": [float(t) for t in range(1, 11)] + [20.0]},
           low=0, high=100, low_open=True),
     Param("alphas", list, "Weights of the hard-label loss in the grid (1: no distillation).",
-          {"quick": [0.0, 1.0], "default": [0.0, 0.25, 0.5, 0.75, 1.0], "paper": _ALPHAS},
+          {"quick": [0.0, 0.5, 1.0], "default": [0.0, 0.25, 0.5, 0.75, 1.0], "paper": _ALPHAS},
           low=0, high=1),
     Param("epochs", int, "Student training epochs; every student is evaluated after each.",
-          {"quick": 2, "default": 10, "paper": 20}, low=1, high=1000),
+          {"quick": 2, "default": 15, "paper": 20}, low=1, high=1000),
     Param("seeds", int, "Independent runs per grid cell (seeds 0 to seeds-1); CIs are over these.",
           {"quick": 2, "default": 3, "paper": 3}, low=1, high=50),
     Param("batch_size", int, "Mini-batch size (Keras's default, 32).",
@@ -145,13 +158,35 @@ def cells(p: dict[str, Any]) -> list[tuple[float, float]]:
     return [(t, a) for t in p["temperatures"] for a in p["alphas"]]
 
 
+def alone_cell(p: dict[str, Any]) -> tuple[float, float] | None:
+    """The cell of the student alone: alpha = 1 at the lowest temperature (at alpha = 1 the
+    soft term has weight zero, so every temperature trains the same student)."""
+    return (min(p["temperatures"]), 1.0) if 1.0 in p["alphas"] else None
+
+
+def teacher_seed(p: dict[str, Any], seed: int) -> int:
+    """The seed of the teacher that student seed ``seed`` distils from."""
+    return p["teacher_seed"] + (seed if p["teacher_per_seed"] else 0)
+
+
+def _teacher_index(p: dict[str, Any], seed: int) -> int:
+    return seed if p["teacher_per_seed"] else 0
+
+
 def _epoch_stats(epoch: int, logits: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
     return {"epoch": epoch, "val_loss": metrics.cross_entropy(logits, y),
             "val_acc": metrics.accuracy(logits, y)}
 
 
-def _teacher_unit(p: dict[str, Any], s: Split) -> dict[str, Any]:
-    """Train the teacher, evaluating it on the validation set after every epoch."""
+def _confusion(pred: torch.Tensor, y: torch.Tensor, k: int = 10) -> np.ndarray:
+    """Counts of (true, predicted) class pairs: rows true, columns predicted."""
+    return np.bincount(y.numpy().astype(np.int64) * k + pred.numpy().astype(np.int64),
+                       minlength=k * k).reshape(k, k)
+
+
+def _teacher_unit(p: dict[str, Any], s: Split, seed: int) -> dict[str, Any]:
+    """Train one teacher (of seed ``seed``) for all its epochs, evaluating it on the
+    validation set after every epoch (recorded, never used to stop it)."""
     start = time.perf_counter()
     curve: list[dict[str, float]] = []
     if p["framework"] == "keras":
@@ -166,14 +201,14 @@ def _teacher_unit(p: dict[str, Any], s: Split) -> dict[str, Any]:
             return False
 
         losses = distiller.fit_supervised(model, s.x.numpy(), s.y.numpy(), p["teacher_epochs"],
-                                          p["batch_size"], p["learning_rate"], p["teacher_seed"],
+                                          p["batch_size"], p["learning_rate"], seed,
                                           stop=observe)
         logits = {k: torch.from_numpy(distiller.predict(model, v.numpy()))
-                  for k, v in (("train", s.x), ("test", s.x_test))}
+                  for k, v in (("train", s.x), ("val", s.x_val), ("test", s.x_test))}
         weights = {f"w{i}": torch.from_numpy(w) for i, w in enumerate(model.get_weights())}
         count = model.count_params()
     else:
-        torch.manual_seed(p["teacher_seed"])
+        torch.manual_seed(seed)
         model = poster_teacher(p["dropout"], p["activation"])
 
         def observe(m: torch.nn.Module) -> bool:
@@ -181,11 +216,14 @@ def _teacher_unit(p: dict[str, Any], s: Split) -> dict[str, Any]:
             return False
 
         losses = train_supervised(model, s.x, s.y, p["teacher_epochs"], p["batch_size"],
-                                  p["learning_rate"], p["teacher_seed"], stop=observe)
-        logits = {"train": predict(model, s.x), "test": predict(model, s.x_test)}
+                                  p["learning_rate"], seed, stop=observe)
+        logits = {"train": predict(model, s.x), "val": predict(model, s.x_val),
+                  "test": predict(model, s.x_test)}
         weights, count = model.state_dict(), n_params(model)
     table = pd.DataFrame(curve).assign(train_loss=losses)
-    summary = pd.DataFrame({"test_acc": [metrics.accuracy(logits["test"], s.y_test)],
+    summary = pd.DataFrame({"teacher_seed": [seed],
+                            "test_acc": [metrics.accuracy(logits["test"], s.y_test)],
+                            "test_loss": [metrics.cross_entropy(logits["test"], s.y_test)],
                             "epochs": [len(losses)], "parameters": [count],
                             "seconds": [time.perf_counter() - start]})
     return {"teacher": summary, "curve": table, "logits": logits, "weights": weights}
@@ -193,21 +231,28 @@ def _teacher_unit(p: dict[str, Any], s: Split) -> dict[str, Any]:
 
 def _student_unit(p: dict[str, Any], seed: int, s: Split, teacher: dict[str, Any]
                   ) -> dict[str, Any]:
-    """One seed: every grid cell's student, evaluated after every epoch."""
+    """One seed: every grid cell's student, evaluated after every epoch on the validation set
+    (loss, accuracy, agreement and KL with the teacher) and on the test set (the same, and
+    top-1 agreement with the student alone), and the student alone's test confusion matrix
+    after every epoch."""
     start = time.perf_counter()
     grid = cells(p)
-    t_test = teacher["logits"]["test"]
+    t_val, t_test = teacher["logits"]["val"], teacher["logits"]["test"]
     rows: list[dict[str, Any]] = []
     last: dict[int, torch.Tensor] = {}
+    preds: dict[tuple[int, int], torch.Tensor] = {}  # (cell, epoch) -> test predictions
 
     def add(i: int, epoch: int, val: torch.Tensor, test: torch.Tensor) -> None:
         t, a = grid[i]
-        rows.append({"seed": seed, "temperature": t, "alpha": a,
+        rows.append({"seed": seed, "temperature": t, "alpha": a, "cell": i,
                      **_epoch_stats(epoch, val, s.y_val),
+                     "val_agreement": metrics.agreement(val, t_val),
+                     "val_kl": metrics.mean_kl(val, t_val),
                      "test_acc": metrics.accuracy(test, s.y_test),
                      "test_loss": metrics.cross_entropy(test, s.y_test),
                      "agreement": metrics.agreement(test, t_test),
                      "kl_to_teacher": metrics.mean_kl(test, t_test)})
+        preds[(i, epoch)] = test.argmax(-1).to(torch.int8)
         last[i] = test
 
     every = list(range(1, p["epochs"] + 1))
@@ -229,13 +274,25 @@ def _student_unit(p: dict[str, Any], seed: int, s: Split, teacher: dict[str, Any
                                p["batch_size"], p["learning_rate"], seed, snapshots=every,
                                on_snapshot=evaluate, desc=f"students, seed {seed}").numpy()
     table = pd.DataFrame(rows)
-    index = {c: i for i, c in enumerate(grid)}
-    table["train_loss"] = [float(history[e - 1, index[(t, a)]]) for t, a, e in
-                           zip(table["temperature"], table["alpha"], table["epoch"], strict=True)]
+    alone = alone_cell(p)
+    confusion = []
+    if alone is not None:
+        k = grid.index(alone)
+        table["agreement_alone"] = [float((preds[(i, e)] == preds[(k, e)]).double().mean())
+                                    for i, e in zip(table["cell"], table["epoch"], strict=True)]
+        for e in every:
+            m = _confusion(preds[(k, e)], s.y_test)
+            confusion += [{"seed": seed, "epoch": e, "actual": a, "predicted": b,
+                           "count": int(m[a, b])} for a in range(10) for b in range(10)]
+    else:
+        table["agreement_alone"] = np.nan
+    table["train_loss"] = [float(history[e - 1, i])
+                           for i, e in zip(table["cell"], table["epoch"], strict=True)]
     table["seconds"] = time.perf_counter() - start
-    table = table.sort_values(["epoch", "temperature", "alpha"], ignore_index=True)
-    return {"students": table, "logits": {"test": torch.stack([last[i]
-                                                              for i in range(len(grid))])}}
+    table = table.drop(columns="cell").sort_values(["epoch", "temperature", "alpha"],
+                                                   ignore_index=True)
+    return {"students": table, "confusion": pd.DataFrame(confusion),
+            "logits": {"test": torch.stack([last[i] for i in range(len(grid))])}}
 
 
 def _keras_students(p: dict[str, Any], seed: int, s: Split, teacher: dict[str, Any],
@@ -265,26 +322,33 @@ def _keras_students(p: dict[str, Any], seed: int, s: Split, teacher: dict[str, A
     return np.concatenate(parts, axis=1)
 
 
-def _rank_of_pairs(logits: torch.Tensor, y: torch.Tensor,
-                   pairs: tuple[tuple[int, int], ...] = CONFUSED_PAIRS) -> int:
-    """The worst rank (1 = most confused) of ``pairs`` among all unordered digit pairs, by the
-    number of test images of either digit predicted as the other."""
-    m = metrics.confusion(logits, y, 10)
-    sym = m + m.T
-    counts = sorted(((sym[i, j], (i, j)) for i in range(10) for j in range(i)), reverse=True)
-    rank = {pair: r + 1 for r, (_, pair) in enumerate(counts)}
+def pair_counts(m: np.ndarray) -> dict[tuple[int, int], int]:
+    """Errors between each unordered pair of digits ``(i, j)``, ``i > j``: test images of
+    either digit predicted as the other (both directions of a confusion matrix)."""
+    sym = np.asarray(m) + np.asarray(m).T
+    return {(i, j): int(sym[i, j]) for i in range(len(sym)) for j in range(i)}
+
+
+def rank_of_pairs(m: np.ndarray, pairs: tuple[tuple[int, int], ...] = CONFUSED_PAIRS) -> int:
+    """The worst rank of ``pairs`` among all unordered digit pairs of confusion matrix ``m``,
+    by :func:`pair_counts`: a pair's rank is 1 + the number of pairs confused strictly more
+    often (tied pairs share a rank)."""
+    counts = pair_counts(m)
+    rank = {pair: 1 + sum(c > n for c in counts.values()) for pair, n in counts.items()}
     return max(rank[(max(a, b), min(a, b))] for a, b in pairs)
 
 
 @dataclass
 class Results:
-    """Tidy tables of one run of the poster's study."""
+    """Tidy tables of one run of the poster's study. Seed ``k``'s students distil from the
+    teacher of row ``k`` of ``teacher`` (row 0 when one teacher serves every seed)."""
 
     params: dict[str, Any]
-    teacher: pd.DataFrame  # one row: test accuracy, epochs, parameters, seconds
-    teacher_curve: pd.DataFrame  # one row per epoch: train_loss, val_loss, val_acc
-    teacher_test: torch.Tensor  # the teacher's test logits
+    teacher: pd.DataFrame  # one row per teacher: seed (the students' it serves), test accuracy...
+    teacher_curve: pd.DataFrame  # one row per (seed, epoch): train_loss, val_loss, val_acc
+    teacher_test: dict[int, torch.Tensor]  # seed -> the teacher's test logits
     students: pd.DataFrame  # one row per (seed, temperature, alpha, epoch)
+    confusion: pd.DataFrame  # the student alone's test confusions: (seed, epoch, actual, ...)
     test_logits: dict[int, torch.Tensor]  # seed -> (cells, n_test, 10) after the last epoch
     y_test: torch.Tensor
     classes: tuple[str, ...]
@@ -295,9 +359,9 @@ class Results:
 
     @property
     def compute_seconds(self) -> float:
-        """Time it took to compute the results (teacher + every seed), cached or not."""
+        """Time it took to compute the results (teachers + every seed), cached or not."""
         per_seed = self.students.groupby("seed")["seconds"].first().sum()
-        return float(self.teacher["seconds"].iloc[0] + per_seed)
+        return float(self.teacher["seconds"].sum() + per_seed)
 
     @property
     def last(self) -> pd.DataFrame:
@@ -313,92 +377,14 @@ class Results:
         """Test logits of one grid cell's student of one seed, after the last epoch."""
         return self.test_logits[seed][cells(self.params).index((temperature, alpha))]
 
+    def teacher_logits(self, seed: int) -> torch.Tensor:
+        """Test logits of the teacher that seed ``seed``'s students distil from."""
+        return self.teacher_test[_teacher_index(self.params, seed)]
+
     def grid(self, value: str = "test_acc", epoch: int | None = None) -> pd.DataFrame:
         """Mean and 95% CI over seeds of ``value`` per (temperature, alpha) after ``epoch``."""
         rows = self.students[self.students["epoch"] == (epoch or self.params["epochs"])]
         return summarize(rows, ["temperature", "alpha"], value)
-
-    # -- evidence for kdlib.claims ------------------------------------------------------------
-    def where(self, at: dict[str, Any]) -> str:
-        """Where a claim is evaluated, in words."""
-        if at.get("run") == "keras example":
-            return "the Keras example's pair: " + (self.keras_example.where(
-                {k: v for k, v in at.items() if k != "run"}) if self.keras_example else "—")
-        if "of" in at:
-            return f"kdlib's {at['of']}, in torch and Keras"
-        if "model" in at:
-            return f"the {at['model']}'s " + ("test predictions" if at.get("on") == "test"
-                                              else "validation curve")
-        if not at:
-            return "—"
-        parts = [f"the whole grid ({at['grid']})" if k == "grid" else f"{k} {v:g}"
-                 for k, v in at.items()]
-        return ", ".join(parts + [f"after epoch {self.params['epochs']}"])
-
-    def _cell(self, at: dict[str, Any]) -> pd.DataFrame:
-        rows = self.last
-        if "temperature" in at:
-            rows = rows[np.isclose(rows["temperature"], at["temperature"])]
-        if "alpha" in at:
-            rows = rows[np.isclose(rows["alpha"], at["alpha"])]
-        return rows.sort_values("seed")
-
-    def curve(self, metric: str, at: dict[str, Any]) -> pd.DataFrame | None:
-        """``metric`` after the last epoch at one temperature: a row per alpha, a column per
-        seed."""
-        rows = self._cell({"temperature": at["temperature"]})
-        if rows.empty:
-            return None
-        return rows.pivot(index="alpha", columns="seed", values=metric)
-
-    def values(self, metric: str, at: dict[str, Any]) -> np.ndarray | None:
-        """One value of ``metric`` per seed (one for the teacher, which is trained once)."""
-        if at.get("run") == "keras example":
-            if self.keras_example is None:
-                return None
-            return self.keras_example.values(metric, {k: v for k, v in at.items()
-                                                      if k != "run"})
-        if metric in ("teacher_params", "student_params"):  # both frameworks: tests/
-            model = poster_teacher() if metric == "teacher_params" else poster_student()
-            return np.array([float(n_params(model))])
-        if metric == "teacher_acc":
-            return self.teacher["test_acc"].to_numpy(dtype=float)
-        if metric in ("fit_epoch", "best_epoch"):
-            curves = ([self.teacher_curve] if at.get("model") == "teacher" else
-                      [g for _, g in self.alone().groupby("seed")])
-            found = [_fit_epoch(c) if metric == "fit_epoch" else _best_epoch(c) for c in curves]
-            if metric == "best_epoch" and max(found) == len(curves[0]):
-                return None  # still improving at the last epoch: when it overfits is unknown
-            return np.array(found, dtype=float)
-        if metric == "confusion_rank":
-            if at.get("model") == "teacher":
-                return np.array([float(_rank_of_pairs(self.teacher_test, self.y_test))])
-            t = min(self.params["temperatures"])
-            if 1.0 not in self.params["alphas"]:
-                return None
-            return np.array([float(_rank_of_pairs(self.logits(s, t, 1.0), self.y_test))
-                             for s in sorted(self.test_logits)])
-        per_seed = self.last[self.last["temperature"] <= POSTER_MAX_T].pivot_table(
-            index="seed", columns=["temperature", "alpha"], values="test_acc")
-        if metric in ("grid_min", "grid_max"):
-            return (per_seed.min(axis=1) if metric == "grid_min" else
-                    per_seed.max(axis=1)).to_numpy(dtype=float)
-        if metric == "spread":  # max - min over the cells matching ``at``, per seed
-            rows = self._cell(at).pivot_table(index="seed", columns=["temperature", "alpha"],
-                                              values="test_acc")
-            if rows.shape[1] < 2:
-                return None
-            return (rows.max(axis=1) - rows.min(axis=1)).to_numpy(dtype=float)
-        if metric == "alone_minus_best_distilled":
-            alphas = per_seed.columns.get_level_values("alpha")
-            if 1.0 not in alphas or (alphas < 1.0).sum() == 0:
-                return None
-            alone = per_seed.loc[:, alphas == 1.0].mean(axis=1)
-            return (alone - per_seed.loc[:, alphas < 1.0].max(axis=1)).to_numpy(dtype=float)
-        rows = self._cell(at)
-        if rows.empty or rows[["temperature", "alpha"]].drop_duplicates().shape[0] != 1:
-            return None
-        return rows[metric].to_numpy(dtype=float)
 
 
 def _best_epoch(curve: pd.DataFrame) -> int:
@@ -434,44 +420,57 @@ def run(p: dict[str, Any], cache: Cache | None = None, keras_example: bool = Tru
     cache = cache or Cache()
     ds = data.load("mnist", p["data_dir"] or None)
     split = make_split(ds, p)
-    tp = {k: p[k] for k in ("framework", "split", "split_seed", "teacher_n_train",
-                            "activation", "dropout", "teacher_epochs", "teacher_seed",
-                            "batch_size", "learning_rate")}
     where = {"executor": p["executor"], "ray_address": p["ray_address"]}
-    teacher = run_units(cache, "poster", ds.digest,
-                        [Unit("teacher", tp, lambda: _teacher_unit(p, split))], **where,
-                        desc="poster teacher")[0]
+    keys = ("framework", "split", "split_seed", "teacher_n_train", "activation", "dropout",
+            "teacher_epochs", "batch_size", "learning_rate")
+    seeds = sorted({teacher_seed(p, k) for k in range(p["seeds"])})
+    teachers = run_units(cache, "poster", ds.digest, [
+        Unit("teacher", {**{k: p[k] for k in keys}, "teacher_seed": t},
+             lambda t=t: _teacher_unit(p, split, t)) for t in seeds],
+        **where, desc="poster teachers")
     n = p["n_train"]  # the students' images: the first n of the teacher's, and its logits
     students = Split(split.x[:n], split.y[:n], split.x_val, split.y_val, split.x_test,
                      split.y_test)
-    teacher = {**teacher, "logits": {**teacher["logits"],
-                                     "train": teacher["logits"]["train"][:n]}}
-    tables, logits = [], {}
+
+    def served(seed: int) -> dict[str, Any]:
+        t = teachers[_teacher_index(p, seed)]
+        return {**t, "logits": {**t["logits"], "train": t["logits"]["train"][:n]}}
+
     units = run_units(cache, "poster", ds.digest, [Unit(
         "students", {**{k: v for k, v in p.items() if k not in ("profile", "seeds", "data_dir")},
-                     "seed": seed}, lambda seed=seed: _student_unit(p, seed, students, teacher))
+                     "seed": seed}, lambda seed=seed: _student_unit(p, seed, students,
+                                                                    served(seed)))
         for seed in range(p["seeds"])], **where, desc="poster seeds")
+    tables, confusion, logits = [], [], {}
     for seed, unit in enumerate(units):
         tables.append(unit["students"])
+        confusion.append(unit["confusion"])
         logits[seed] = unit["logits"]["test"]
     example = alpha_study.run(keras_example_params(p), cache) if keras_example else None
-    return Results(params=p, teacher=teacher["teacher"], teacher_curve=teacher["curve"],
-                   teacher_test=teacher["logits"]["test"],
-                   students=pd.concat(tables, ignore_index=True), test_logits=logits,
-                   y_test=split.y_test, classes=ds.classes, data_digest=ds.digest,
-                   seconds=time.perf_counter() - start, keras_example=example)
+    return Results(
+        params=p,
+        teacher=pd.concat([t["teacher"].assign(seed=i) for i, t in enumerate(teachers)],
+                          ignore_index=True),
+        teacher_curve=pd.concat([t["curve"].assign(seed=i) for i, t in enumerate(teachers)],
+                                ignore_index=True),
+        teacher_test={i: t["logits"]["test"] for i, t in enumerate(teachers)},
+        students=pd.concat(tables, ignore_index=True),
+        confusion=pd.concat(confusion, ignore_index=True), test_logits=logits,
+        y_test=split.y_test, classes=ds.classes, data_digest=ds.digest,
+        seconds=time.perf_counter() - start, keras_example=example)
 
 
 # "What happened?": variants of the main run, each a reduced grid, run over the same seeds.
-# T = 2 is the poster grid's best distilled row in our default run; few cells keep the
-# "best distilled cell" of each variant from being the luckiest of many.
-ABLATION_TEMPERATURES = [2.0]
+# Two common temperatures, fixed before any run (no result chose them), and few cells, so the
+# best distilled cell of each variant (chosen on validation) is not the luckiest of many.
+ABLATION_TEMPERATURES = [2.0, 5.0]
 ABLATION_ALPHAS = [0.0, 0.5, 1.0]
 ABLATIONS: dict[str, dict[str, Any]] = {
     "as run": {},
     "wider student (128 units)": {"hidden": 128},
     "students on 2,000 images": {"n_train": 2000},
-    "official split": {"split": "official"},
+    # one teacher for all seeds: its own split needs its own teachers, the study's costliest part
+    "official split": {"split": "official", "teacher_per_seed": False},
 }
 
 
@@ -485,10 +484,10 @@ def ablation_params(p: dict[str, Any], variant: str) -> dict[str, Any]:
 
 def ablations(p: dict[str, Any], cache: Cache | None = None,
               main: Results | None = None) -> pd.DataFrame:
-    """Every ablation, run (or loaded): last-epoch rows with a ``variant`` and the teacher's
-    test accuracy. ``main``, the run of ``p``, supplies "as run" when its grid holds the
-    reduced grid's cells: a cell trains the same with or without other cells, up to the
-    rounding of the stacked matrix products (``tests/test_poster.py``)."""
+    """Every ablation, run (or loaded): last-epoch rows with a ``variant`` and the test
+    accuracy of the teacher each seed distils from. ``main``, the run of ``p``, supplies "as
+    run" when its grid holds the reduced grid's cells: a cell trains the same with or without
+    other cells, up to the rounding of the stacked matrix products (``tests/test_poster.py``)."""
     tables = []
     for variant in ABLATIONS:
         q = ablation_params(p, variant)
@@ -499,8 +498,9 @@ def ablations(p: dict[str, Any], cache: Cache | None = None,
         else:
             r = run(q, cache, keras_example=False)
             rows = r.last
-        tables.append(rows.assign(variant=variant,
-                                  teacher_acc=float(r.teacher["test_acc"].iloc[0])))
+        acc = r.teacher["test_acc"].to_numpy(float)
+        served = [acc[_teacher_index(q, int(s))] for s in rows["seed"]]
+        tables.append(rows.assign(variant=variant, teacher_acc=served))
     return pd.concat(tables, ignore_index=True)
 
 

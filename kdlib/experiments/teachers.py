@@ -18,9 +18,19 @@ Design choices beyond the source, stated in the chapter:
 - the mixup students of a seed (the rows with the same epochs) train in one pass over the same
   batches, every teacher computing its outputs once per batch; the row without mixup and the
   scratch baseline train in their own passes;
-- early stopping of the scratch baseline: ``patience`` epochs without a better accuracy on a
-  validation set (the last ``n_val`` official training images, never trained on), then the
-  best epoch's weights are kept;
+- early stopping of the scratch baseline: ``patience`` epochs without a better value of
+  ``stop_monitor`` (validation accuracy, or loss) on a validation set (the last ``n_val``
+  official training images, never trained on), then the best epoch's weights are kept
+  (``restore_best``; without it, those of the epoch it stopped at, as the early-stopping
+  callbacks of Keras and PyTorch Lightning do by default). The test set never chooses
+  anything: every epoch of every student is also evaluated on the validation images, so a
+  best epoch can be chosen on them (:func:`best_epochs`);
+- besides Table 2's nine rows, row 10 is the run of the paper's Figure 9 that Table 2 does
+  not list: MobileNetV2 teacher, mixup, learning rate 0.01 at T = 2 (the text compares it
+  with 0.001 at T = 2: "0.01 is very noisy in its convergence, even though it ends with a
+  higher accuracy");
+- the teachers are ranked by their accuracy on the validation images (``teacher_rank``), not
+  on the test images that judge the claims;
 - every student of a seed starts from the same initial weights (the paper trains "the same
   student from scratch for each experiment"), so rows compared within a seed differ only in
   how they were trained;
@@ -50,10 +60,10 @@ from kdlib.executor import PARAMS as EXECUTOR_PARAMS
 from kdlib.executor import Unit, run_units
 from kdlib.models import n_params
 from kdlib.results import Cache, Checkpoint
-from kdlib.train import Recipe, predict, train_augmented
+from kdlib.train import Recipe, nhwc_unsafe, predict, train_augmented
 
-__all__ = ["SCHEMA", "STUDENT", "SWEEPS", "TABLE2", "TEACHERS", "Results", "passes",
-           "resolve", "run", "table1"]
+__all__ = ["CONFIGS", "SCHEMA", "SOURCE_SCALE", "STUDENT", "SWEEPS", "TABLE2", "TEACHERS",
+           "Results", "best_epochs", "label", "passes", "resolve", "run", "table1"]
 
 _MAX_SEED = 2**31 - 1
 TEACHERS = ("ResNet44", "VGG11_bn", "MobileNetV2_x0_75")
@@ -74,22 +84,33 @@ TABLE2 = pd.DataFrame(
     columns=["row", "teacher", "mixup", "lr", "temperature", "accuracy"]).set_index("row")
 SCRATCH_ROW = 1
 TEACHER_ROWS = (2, 3, 4)  # the teacher sweep: T = 5, lr 0.001, mixup
-# The sweeps of the paper's section 5.3, as rows of Table 2 (figures and claims use them)
+FIGURE9_ROW = 10  # Figure 9's lr 0.01 at T = 2, which Table 2 does not list
+# Every configuration this chapter trains: Table 2's rows, then Figure 9's extra run
+CONFIGS = pd.concat([TABLE2, pd.DataFrame(
+    [(FIGURE9_ROW, "MobileNetV2_x0_75", True, 0.01, 2.0, np.nan)],
+    columns=["row", *TABLE2.columns]).set_index("row")])
+# The sweeps of the paper's section 5.3, as rows (figures use them)
 SWEEPS: dict[str, tuple[int, ...]] = {
     "teacher": (SCRATCH_ROW, *TEACHER_ROWS),
     "temperature": (5, 4, 6),
-    "learning rate": (6, 7, 4, 8),
+    "learning rate": (5, FIGURE9_ROW, 6, 7, 4, 8),
     "mixup": (6, 9),
 }
+# The paper's scale: CIFAR-100 (fine labels), full widths, 300 epochs (400 in the teacher
+# sweep), evaluated on all 10,000 test images. It trained on all 50,000 training images; the
+# paper profile keeps the last 5,000 for validation, so 45,000 is taken as its scale.
+SOURCE_SCALE = {"dataset": "cifar100", "labels": "fine", "width": 1.0, "n_train": 45000,
+                "n_test": 10000, "epochs": 300, "teacher_sweep_epochs": 400}
 
 
 def label(row: int) -> str:
-    """A row of Table 2 in words."""
-    r = TABLE2.loc[row]
+    """A configuration (a row of Table 2, or Figure 9's extra run) in words."""
+    r = CONFIGS.loc[row]
     if pd.isna(r["teacher"]):
         return "scratch (labels)"
     return (f"{r['teacher']}, T={r['temperature']:g}, lr={r['lr']:g}"
-            + ("" if r["mixup"] else ", no mixup"))
+            + ("" if r["mixup"] else ", no mixup")
+            + (" (Figure 9, not in Table 2)" if row == FIGURE9_ROW else ""))
 
 
 SCHEMA = Schema("teachers", (
@@ -103,8 +124,9 @@ SCHEMA = Schema("teachers", (
           {"quick": "", "default": "", "paper": ""}),
     Param("n_train", int, "Training images: the first n of the official 50,000.",
           {"quick": 256, "default": 4000, "paper": 45000}, low=100, high=50000),
-    Param("n_val", int, "Validation images for the baseline's early stopping: the last n of "
-          "the official training images (disjoint from the first n_train).",
+    Param("n_val", int, "Validation images (the baseline's early stopping, the teachers' "
+          "ranking, each student's best epoch): the last n of the official training images "
+          "(disjoint from the first n_train).",
           {"quick": 64, "default": 1000, "paper": 5000}, low=10, high=25000),
     Param("n_test", int, "Test images: the first n of the official 10,000.",
           {"quick": 200, "default": 2000, "paper": 10000}, low=100, high=10000),
@@ -121,7 +143,15 @@ SCHEMA = Schema("teachers", (
     Param("teacher_sweep_epochs", int, "Epochs of the teacher sweep's students (rows 2-4; the "
           "paper: 400).", {"quick": 2, "default": 3, "paper": 400}, low=1, high=10000),
     Param("patience", int, "Early stopping of the baseline: epochs without a better "
-          "validation accuracy.", {"quick": 1, "default": 2, "paper": 20}, low=1, high=10000),
+          "validation value of stop_monitor.", {"quick": 1, "default": 2, "paper": 20}, low=1,
+          high=10000),
+    Param("stop_monitor", str, "What the baseline's early stopping watches on the validation "
+          "images: val_acc (accuracy) or val_loss (cross-entropy, the Keras callback's default).",
+          {"quick": "val_acc", "default": "val_acc", "paper": "val_acc"},
+          choices=("val_acc", "val_loss")),
+    Param("restore_best", bool, "Whether the baseline keeps its best validation epoch's "
+          "weights (else those of the epoch it stopped at, the callbacks' default).",
+          {"quick": True, "default": True, "paper": True}),
     Param("bn_momentum", float, "Momentum of the student's batch-norm running statistics "
           "(torchvision's MobileNetV3: 0.01, for long schedules; after a few epochs its running "
           "statistics lag so far that the student evaluates at chance; PyTorch's default 0.1).",
@@ -132,8 +162,9 @@ SCHEMA = Schema("teachers", (
           {"quick": 128, "default": 128, "paper": 128}, low=2, high=50000),
     Param("seeds", int, "Independent student runs per row; CIs are over these.",
           {"quick": 2, "default": 3, "paper": 3}, low=1, high=50),
-    Param("channels_last", bool, "NHWC memory order (faster here; numerically equivalent).",
-          {"quick": True, "default": True, "paper": True}),
+    Param("channels_last", bool, "NHWC memory order: faster for the MobileNets, the same "
+          "numbers within float rounding; refused on CPUs where oneDNN corrupts memory in it.",
+          {"quick": False, "default": False, "paper": False}),
     *EXECUTOR_PARAMS,
 ))
 
@@ -144,16 +175,19 @@ def resolve(namespace: dict[str, Any]) -> dict[str, Any]:
     if p["n_train"] + p["n_val"] > 50000:
         raise ParamError(f"n_train + n_val must be at most 50000 (the validation images are "
                          f"the last n_val training images); got {p['n_train']} + {p['n_val']}")
+    if p["channels_last"] and (unsafe := nhwc_unsafe(
+            [MODELS[name](classes=10, width=p["width"]) for name in MODELS])):
+        raise ParamError(f"channels_last=True is refused on this CPU: {unsafe}")
     return p
 
 
 def passes(p: dict[str, Any]) -> list[tuple[str, tuple[int, ...], int]]:
-    """The training passes of one seed: (name, rows of Table 2, epochs). Rows that share
-    mixup and epochs train together on the same batches."""
+    """The training passes of one seed: (name, rows of :data:`CONFIGS`, epochs). Rows that
+    share mixup and epochs train together on the same batches."""
     groups: dict[tuple[bool, int], list[int]] = {}
-    for row in TABLE2.index[TABLE2["teacher"].notna()]:
+    for row in CONFIGS.index[CONFIGS["teacher"].notna()]:
         epochs = p["teacher_sweep_epochs"] if row in TEACHER_ROWS else p["epochs"]
-        groups.setdefault((bool(TABLE2.loc[row, "mixup"]), epochs), []).append(int(row))
+        groups.setdefault((bool(CONFIGS.loc[row, "mixup"]), epochs), []).append(int(row))
     out = [(("mixup" if mix else "no mixup") + f", {e} epochs", tuple(rows), e)
            for (mix, e), rows in groups.items()]
     return [*out, ("scratch", (SCRATCH_ROW,), p["epochs"])]
@@ -198,23 +232,39 @@ def _teacher_unit(p: dict[str, Any], name: str, d: _Data,
                               state=checkpoint.load(), on_epoch=checkpoint.save,
                               channels_last=p["channels_last"])
     logits = predict(model, d.x_test)
+    val_acc = metrics.accuracy(predict(model, d.x_val), d.y_val)
     model = model.to(memory_format=torch.contiguous_format)
     table = pd.DataFrame([{"teacher": name, "test_acc": metrics.accuracy(logits, d.y_test),
                            "test_loss": metrics.cross_entropy(logits, d.y_test),
-                           "train_seconds": seconds[name]}])
+                           "val_acc": val_acc, "train_seconds": seconds[name]}])
     return {"teacher": table, "weights": model.state_dict(), "logits": {"test": logits}}
 
 
-_CURVE = ("epoch", "row", "test_acc", "test_loss", "val_acc")
+_CURVE = ("epoch", "row", "test_acc", "test_loss", "agreement", "val_acc", "val_loss")
+
+
+def best_epochs(curves: pd.DataFrame, monitor: str = "val_acc") -> pd.DataFrame:
+    """Per (seed, row) of ``curves`` (or per row, without a seed column), the epoch with
+    the best validation value of ``monitor`` (the highest accuracy or the lowest loss; the
+    first such epoch), with that epoch's metrics. Only validation columns choose: the test
+    columns ride along to be judged."""
+    if monitor not in ("val_acc", "val_loss"):
+        raise ValueError(f"monitor must be one of val_acc, val_loss; got {monitor!r}")
+    keys = [k for k in ("seed", "row") if k in curves.columns]
+    c = curves.sort_values([*keys, "epoch"])
+    score = c[monitor] if monitor == "val_acc" else -c[monitor]
+    return c.loc[score.groupby([c[k] for k in keys]).idxmax()].reset_index(drop=True)
 
 
 def _students_unit(p: dict[str, Any], seed: int, rows: tuple[int, ...], epochs: int, d: _Data,
                    teachers: dict[str, dict[str, Any]], checkpoint: Checkpoint
                    ) -> dict[str, Any]:
-    """One seed's students of one pass, trained together; test metrics after every epoch."""
+    """One seed's students of one pass, trained together; validation and test metrics after
+    every epoch. The baseline (the scratch row, in a pass of its own) stops early on the
+    validation images."""
     models, recipes, needed = {}, {}, {}
     for row in rows:
-        r = TABLE2.loc[row]
+        r = CONFIGS.loc[row]
         torch.manual_seed(seed)  # every row of a seed starts from the same weights
         models[str(row)] = _net(STUDENT, p, d.classes)
         if pd.isna(r["teacher"]):
@@ -227,23 +277,31 @@ def _students_unit(p: dict[str, Any], seed: int, rows: tuple[int, ...], epochs: 
                 net = _net(r["teacher"], p, d.classes)
                 net.load_state_dict(teachers[r["teacher"]]["weights"])
                 needed[r["teacher"]] = net
-    mix = bool(TABLE2.loc[rows[0], "mixup"])
+    mix = bool(CONFIGS.loc[rows[0], "mixup"])
     state = checkpoint.load()
     curve: list[list[float]] = [] if state is None else state["curve"].tolist()
     best: dict[str, Any] = {} if state is None else state["best"]
     scratch = rows == (SCRATCH_ROW,)
+    monitor = p["stop_monitor"]
 
     def after_epoch(epoch: int) -> bool:
         stop = False
         for row in rows:
             model = models[str(row)]
-            logits = predict(model, d.x_test)
-            val = metrics.accuracy(predict(model, d.x_val), d.y_val) if scratch else np.nan
+            logits, val = predict(model, d.x_test), predict(model, d.x_val)
+            point = {"val_acc": metrics.accuracy(val, d.y_val),
+                     "val_loss": metrics.cross_entropy(val, d.y_val)}
+            own = CONFIGS.loc[row, "teacher"]  # agreement with the row's own teacher
+            agree = (metrics.agreement(logits, teachers[own]["logits"]["test"])
+                     if isinstance(own, str) else np.nan)
             curve.append([epoch, row, metrics.accuracy(logits, d.y_test),
-                          metrics.cross_entropy(logits, d.y_test), val])
-            if scratch:  # early stopping on the validation accuracy; keep the best weights
-                if not best or val > best["val_acc"]:
-                    best.update(val_acc=val, epoch=epoch,
+                          metrics.cross_entropy(logits, d.y_test), agree, point["val_acc"],
+                          point["val_loss"]])
+            if scratch:  # early stopping on the validation images, never the test images
+                better = (not best or (point[monitor] > best["value"] if monitor == "val_acc"
+                                       else point[monitor] < best["value"]))
+                if better:
+                    best.update(value=point[monitor], epoch=epoch,
                                 weights=copy.deepcopy(model.state_dict()))
                 stop = epoch - best["epoch"] >= p["patience"]
         return stop
@@ -258,7 +316,8 @@ def _students_unit(p: dict[str, Any], seed: int, rows: tuple[int, ...], epochs: 
                               desc=f"students {list(rows)}, seed {seed}", state=state,
                               on_epoch=save, after_epoch=after_epoch,
                               channels_last=p["channels_last"])
-    if scratch:
+    last = int(max(c[0] for c in curve))
+    if scratch and p["restore_best"]:
         models[str(SCRATCH_ROW)].load_state_dict(best["weights"])
     out = []
     for row in rows:
@@ -267,8 +326,8 @@ def _students_unit(p: dict[str, Any], seed: int, rows: tuple[int, ...], epochs: 
         own = seconds[str(row)]
         entry = {"seed": seed, "row": row, "test_acc": metrics.accuracy(logits, d.y_test),
                  "test_loss": metrics.cross_entropy(logits, d.y_test),
-                 "epochs_run": int(max(c[0] for c in curve)),
-                 "best_epoch": best.get("epoch", epochs) if scratch else epochs,
+                 "epochs_run": last,
+                 "epoch_kept": best["epoch"] if scratch and p["restore_best"] else last,
                  "own_seconds": own,
                  "teacher_seconds": seconds[r.teacher] if r.teacher in needed else 0.0}
         for name in TEACHERS:  # agreement with every teacher (top-1), KL to each
@@ -294,12 +353,12 @@ def table1(classes: int = 100, width: float = 1.0) -> pd.DataFrame:
 
 @dataclass
 class Results:
-    """Tidy tables of one run."""
+    """Tidy tables of one run (the chapter module turns them into the claims' evidence)."""
 
     params: dict[str, Any]
-    teachers: pd.DataFrame  # one row per teacher: test accuracy, loss, training time, size
-    students: pd.DataFrame  # one row per (seed, row of Table 2)
-    curves: pd.DataFrame  # one row per (seed, row, epoch): test accuracy and loss
+    teachers: pd.DataFrame  # one row per teacher: test and validation accuracy, time, size
+    students: pd.DataFrame  # one row per (seed, row of CONFIGS): the weights kept
+    curves: pd.DataFrame  # one row per (seed, row, epoch): test and validation metrics
     sizes: pd.DataFrame  # table1() at the paper's scale (width 1, 100 classes)
     data_digest: str
     seconds: float
@@ -313,121 +372,44 @@ class Results:
         return float(self.teachers["train_seconds"].sum() + s["own_seconds"].sum()
                      + teacher_outputs)
 
-    def at_source_scale(self, at: dict[str, Any] | None = None) -> bool:
-        """Whether the run is the paper's: CIFAR-100 fine labels, full widths and data,
-        at least 300 epochs."""
-        p = self.params
-        return (p["dataset"] == "cifar100" and p["labels"] == "fine" and p["width"] == 1.0
-                and p["n_train"] >= 45000 and p["n_test"] == 10000 and p["epochs"] >= 300)
-
-    def _row(self, value: Any) -> int:
-        """A row of Table 2; ``"best_teacher"`` / ``"second_teacher"``: the teacher sweep's
-        row whose teacher is the most / second most accurate in this run."""
-        if isinstance(value, str):
-            ranked = self.teachers.sort_values("test_acc", ascending=False)["teacher"].tolist()
-            name = ranked[{"best_teacher": 0, "second_teacher": 1}[value]]
-            return int(TABLE2.index[(TABLE2["teacher"] == name) & TABLE2["mixup"]
-                                    & (TABLE2["temperature"] == 5.0)
-                                    & (TABLE2["lr"] == 0.001)][0])
-        return int(value)
-
     def by_seed(self, row: int, metric: str) -> np.ndarray | None:
-        """One value of ``metric`` per seed for a row of Table 2."""
+        """One value of ``metric`` per seed for a row of :data:`CONFIGS`."""
         rows = self.students[self.students["row"] == row].sort_values("seed")
         return None if rows.empty else rows[metric].to_numpy(dtype=float)
 
-    def roughness(self, row: int) -> np.ndarray | None:
-        """Per seed, the mean absolute second difference of the test-accuracy curve (its
-        noise once the trend is removed); None with fewer than 3 epochs."""
-        c = self.curves[self.curves["row"] == row]
-        if c["epoch"].nunique() < 3:
-            return None
-        return np.array([np.abs(np.diff(g.sort_values("epoch")["test_acc"].to_numpy(), 2))
-                         .mean() for _, g in c.groupby("seed")])
-
-    def late_gain(self) -> np.ndarray | None:
-        """Per seed, the mean over distilled rows of the test accuracy after the last epoch
-        minus after half the epochs; None with fewer than 2 epochs."""
-        c = self.curves[self.curves["row"] != SCRATCH_ROW]
-        if c["epoch"].nunique() < 2:
-            return None
-
-        def gain(g: pd.DataFrame) -> float:
-            acc = g.set_index("epoch")["test_acc"].sort_index()
-            return float(acc.iloc[-1] - acc.loc[-(-int(acc.index[-1]) // 2)])
-
-        gains = c.groupby(["seed", "row"])[["epoch", "test_acc"]].apply(gain)
-        return gains.groupby(level="seed").mean().to_numpy(dtype=float)
-
-    def values(self, metric: str, at: dict[str, Any]) -> np.ndarray | None:
-        """Evidence for the claims (``data/claims/003.yaml``): one value per seed."""
-        if metric in ("params_m", "madds_m"):
-            return self.sizes.set_index("model").loc[[at["model"]], metric].to_numpy(float)
-        if metric == "teacher_acc":
-            t = self.teachers.set_index("teacher")
-            return t.loc[[at["model"]], "test_acc"].to_numpy(float)
-        if metric == "worst_gain_over_scratch":  # every distilled row minus the baseline
-            base = self.by_seed(SCRATCH_ROW, "test_acc")
-            rows = [r for r in TABLE2.index if r != SCRATCH_ROW]
-            gains = [self.by_seed(r, "test_acc") for r in rows]
-            if base is None or any(g is None for g in gains):
-                return None
-            return np.min(np.stack(gains), axis=0) - base
-        if metric == "roughness":
-            return self.roughness(self._row(at["row"]))
-        if metric == "late_gain":
-            return self.late_gain()
-        if metric == "minus_test_loss":
-            v = self.by_seed(self._row(at["row"]), "test_loss")
-            return None if v is None else -v
-        return self.by_seed(self._row(at["row"]), metric)
-
-    def curve(self, metric: str, at: dict[str, Any]) -> pd.DataFrame | None:
-        """``metric`` per row of a sweep (index: the swept value; columns: seeds)."""
-        rows = SWEEPS[at["sweep"]]
-        if at["sweep"] == "teacher":
-            rows = TEACHER_ROWS
-        key = {"temperature": "temperature", "teacher": None}.get(at["sweep"])
-        m = "test_loss" if metric == "minus_test_loss" else metric
-        wide = self.students.pivot(index="row", columns="seed", values=m).loc[list(rows)]
-        if metric == "minus_test_loss":
-            wide = -wide
-        if key:
-            wide.index = TABLE2.loc[list(rows), key].to_numpy(dtype=float)
-        return wide
-
-    def where(self, at: dict[str, Any]) -> str:
-        """Where a claim is evaluated, in words."""
-        if "row" in at:
-            row = self._row(at["row"])
-            return f"Table 2 row {row}: {label(row)}"
-        if "model" in at:
-            return at["model"] + (" at width 1, 100 classes" if len(at) == 1 else "")
-        if "sweep" in at:
-            return f"the {at['sweep']} sweep: rows " + ", ".join(map(str, SWEEPS[at["sweep"]]))
-        if "scope" in at:
-            return at["scope"]
-        return ", ".join(f"{k} {v}" for k, v in at.items())
+    def teacher_rank(self) -> dict[str, int]:
+        """Each teacher's rank by its accuracy on the validation images (1: the most
+        accurate; ties by Table 1's order). The test images do not rank."""
+        t = self.teachers.set_index("teacher").loc[list(TEACHERS), "val_acc"]
+        order = sorted(TEACHERS, key=lambda n: (-float(t[n]), TEACHERS.index(n)))
+        return {name: i + 1 for i, name in enumerate(order)}
 
 
 def run(p: dict[str, Any], cache: Cache | None = None) -> Results:
-    """Run (or load from the cache) the chapter's experiments for resolved parameters ``p``."""
+    """Run (or load from the cache) the chapter's experiments for resolved parameters ``p``.
+
+    Each unit is keyed by what it reads: the teachers by the data and their own recipe; the
+    distilled students' passes also by the students' recipe; only the baseline's pass by its
+    early stopping (``patience``, ``stop_monitor``, ``restore_best``), so a reading that
+    changes the early stopping re-trains the baseline alone."""
     start = time.perf_counter()
     cache = cache or Cache()
     d, ds = _load(p)
-    base = {k: p[k] for k in ("dataset", "labels", "n_train", "n_test", "width", "batch_size",
-                              "channels_last")}
+    base = {k: p[k] for k in ("dataset", "labels", "n_train", "n_val", "n_test", "width",
+                              "batch_size", "channels_last")}
     tp = {**base, **{k: p[k] for k in ("teacher_epochs", "teacher_lr", "teacher_seed")}}
     where = {"executor": p["executor"], "ray_address": p["ray_address"]}
     teachers = dict(zip(TEACHERS, run_units(cache, "teachers", ds.digest, [Unit(
         f"teacher {name}", {**tp, "teacher": name},
         lambda checkpoint, name=name: _teacher_unit(p, name, d, checkpoint), resumable=True)
         for name in TEACHERS], **where, desc="teachers"), strict=True))
-    sp = {**tp, **{k: p[k] for k in ("n_val", "patience", "mixup", "bn_momentum")}}
+    sp = {**tp, **{k: p[k] for k in ("mixup", "bn_momentum")}}
+    stopping = {k: p[k] for k in ("patience", "stop_monitor", "restore_best")}
     todo = [(seed, name, rows, epochs) for seed in range(p["seeds"])
             for name, rows, epochs in passes(p)]
     units = run_units(cache, "teachers", ds.digest, [Unit(
-        f"students {name}", {**sp, "rows": list(rows), "epochs": epochs, "seed": seed},
+        f"students {name}", {**sp, **(stopping if rows == (SCRATCH_ROW,) else {}),
+                             "rows": list(rows), "epochs": epochs, "seed": seed},
         lambda checkpoint, seed=seed, rows=rows, epochs=epochs: _students_unit(
             p, seed, rows, epochs, d, teachers, checkpoint), resumable=True)
         for seed, name, rows, epochs in todo], **where, desc="teachers' students")
@@ -444,4 +426,3 @@ def run(p: dict[str, Any], cache: Cache | None = None) -> Results:
     curve = pd.concat(curves, ignore_index=True)
     return Results(params=p, teachers=teacher_table, students=students, curves=curve,
                    sizes=table1(), data_digest=ds.digest, seconds=time.perf_counter() - start)
-
