@@ -53,6 +53,7 @@ class Progress:
         self.stream = stream or sys.stderr
         self.every, self.last, self.tty = every, -math.inf, self.stream.isatty()
         self.pending, self.shown = "", False  # the latest state of the line being drawn
+        self.written = ""  # written while its line is still open (a closing bar redraws it)
 
     def write(self, text: str) -> int:
         if self.tty:
@@ -60,15 +61,15 @@ class Progress:
             return len(text)
         text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)  # nested bars' cursor moves
         for piece, end in re.findall(r"([^\r\n]*)(\r|\n|$)", text):
-            if piece.strip():
+            if piece.strip() and piece.rstrip() != self.written:
                 self.pending, self.shown = piece.rstrip(), False
             now = time.monotonic()
             due = end == "\n" or (piece.strip() and now - self.last >= self.every)
             if self.pending and not self.shown and due:
                 self.stream.write(self.pending + "\n")
-                self.last, self.shown = now, True
-            if end == "\n":
-                self.pending = ""
+                self.last, self.shown, self.written = now, True, self.pending
+            if end == "\n":  # the line is done: the next one starts afresh
+                self.pending = self.written = ""
         return len(text)
 
     def flush(self) -> None:

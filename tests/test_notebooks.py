@@ -64,13 +64,17 @@ def test_progress_redraws_in_a_terminal_and_writes_spaced_lines_to_a_log(monkeyp
                          (40, "\rseed 0:  90%|#########\x1b[A"),
                          (41, "\rseed 0: 100%|##########\n"),
                          (42, "\rseed 1:  50%|#####"), (43, "\rseed 1: 100%|##########"),
-                         (44, "\n")):
+                         (44, "\n"), (80, "\rteacher: 100%|##########"),
+                         (81, "\rteacher: 100%|##########\n"),  # close() redraws it
+                         (82, "alpha seeds: 3 units, 1 in the cache, 2 to compute\n")):
         p.write(text)
     assert log.getvalue().splitlines() == [
         "alpha seeds: 3 units, 1 in the cache, 2 to compute",  # a line that ends: shown
         "seed 0:  90%|#########",  # 30 s after the last line, without the cursor move
         "seed 0: 100%|##########",  # a bar's last state ends its line
-        "seed 1: 100%|##########"]  # even when its end comes in a write of its own
+        "seed 1: 100%|##########",  # even when its end comes in a write of its own
+        "teacher: 100%|##########",  # once, though drawn again as the bar closes
+        "alpha seeds: 3 units, 1 in the cache, 2 to compute"]  # a line repeated: shown again
     term = io.StringIO()
     term.isatty = lambda: True
     book.Progress(term).write("\rseed 0:  10%|#")
