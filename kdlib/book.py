@@ -1,6 +1,7 @@
 """Build the book: execute every chapter with papermill into ``book/``, then Jupyter Book.
 
     python -m kdlib.book [--profile default] [--only alpha] [--no-build] [--pdf] [--root .]
+    python -m kdlib.book --write-parameters   # each notebook's parameters cell, from its model
 
 A chapter that raises stops the build with one line naming the notebook and the cell; its
 executed copy is never left in ``book/`` (papermill writes to a temporary file that is renamed
@@ -25,7 +26,6 @@ from typing import TextIO
 
 import nbformat
 import papermill
-import yaml
 
 from kdlib.config import PROFILES
 
@@ -36,12 +36,32 @@ class ChapterError(RuntimeError):
     """A chapter's notebook raised while papermill executed it."""
 
 
-def chapters(root: Path = ROOT) -> list[str]:
-    """Chapter names: the ``_toc.yml`` entries that have a source notebook in ``notebooks/``."""
-    toc = yaml.safe_load((root / "_toc.yml").read_text())
-    files = [entry["file"] for entry in toc.get("chapters", [])]
-    names = [Path(f).name for f in files]
-    return [n for n in names if (root / "notebooks" / f"{n}.ipynb").exists()]
+def chapters() -> list[str]:
+    """The chapters' names, in the book's order (:func:`kdlib.chapters.registry`)."""
+    from kdlib.chapters import registry
+
+    return list(registry())
+
+
+def write_parameters(root: Path = ROOT, check: bool = False) -> list[str]:
+    """Write each chapter notebook's ``parameters`` cell from its parameters' model
+    (:func:`kdlib.config.parameters_cell`); with ``check``, write nothing. Returns the names
+    of the notebooks whose cell was (or, with ``check``, would be) rewritten."""
+    from kdlib.chapters import registry
+    from kdlib.config import parameters_cell
+
+    stale = []
+    for name, chapter in registry().items():
+        path = root / "notebooks" / f"{name}.ipynb"
+        nb = nbformat.read(path, as_version=4)
+        cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+        source = parameters_cell(chapter.params, chapter.example)
+        if cell.source != source:
+            stale.append(name)
+            if not check:
+                cell.source = source
+                nbformat.write(nb, path)
+    return stale
 
 
 class Progress:
@@ -160,10 +180,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-build", action="store_true", help="execute only; skip Jupyter Book")
     ap.add_argument("--pdf", action="store_true", help="also build the PDF (LaTeX builder)")
     ap.add_argument("--root", type=Path, default=ROOT, help="the book's directory")
+    ap.add_argument("--write-parameters", action="store_true",
+                    help="write each notebook's parameters cell from its model, then stop")
     args = ap.parse_args(argv)
     root = args.root.resolve()
+    if args.write_parameters:
+        for name in write_parameters(root):
+            print(f"wrote the parameters cell of notebooks/{name}.ipynb")
+        return 0
     kept = "; the book in _build/ was not changed"
-    for name in args.only or chapters(root):
+    for name in args.only or chapters():
         print(f"executing notebooks/{name}.ipynb (profile {args.profile}) ...", flush=True)
         try:
             execute(name, args.profile, root=root)

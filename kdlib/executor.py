@@ -1,7 +1,7 @@
 """Where a chapter's units of work run: here, one after another, or as Ray tasks.
 
-A chapter's sweep is a list of :class:`Unit` s (one seed of one configuration, say), each an
-entry of the results cache. :func:`run_units` returns their entries in order:
+A chapter's sweep is a list of :class:`~kdlib.units.Unit` s (one seed of one configuration,
+say), each an entry of the results cache. :func:`run_units` returns their entries in order:
 
 - ``executor="local"``: each unit is loaded from the cache or computed here, in turn;
 - ``executor="ray"``: every unit the cache does not hold yet becomes a Ray task. ``ray_address=""``
@@ -27,11 +27,11 @@ What travels where, on Ray:
   progress whichever node retries it, give every node the same shared ``$KD_CACHE_DIR`` (in the
   environment of its ``ray start``), or ``$KD_RAY_RUNTIME_ENV``'s ``env_vars``.
 
-A unit computes the same numbers wherever it runs: its seeds are its own, and every task uses
-as many threads as a local run (:data:`THREADS`, and asks Ray for as many CPUs), so a cached
-entry does not depend on the executor or node that made it. One progress bar counts the units;
-each unit a task computed is named with the node that computed it. Finished units stay in the
-cache whatever happens to the others.
+A unit computes the same numbers wherever it runs: its seeds are its own, and it runs with the
+thread count of its :class:`~kdlib.config.Numerics` (which is in its key; Ray is asked for as
+many CPUs), so a cached entry does not depend on the executor or node that made it. One
+progress bar counts the units; each unit a task computed is named with the node that computed
+it. Finished units stay in the cache whatever happens to the others.
 """
 
 from __future__ import annotations
@@ -39,84 +39,61 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-import torch
 from tqdm.auto import tqdm
 
-from kdlib.config import Param
+from kdlib.config import Execution
 from kdlib.results import Cache, Entry
+from kdlib.units import Unit
 
-__all__ = ["EXECUTORS", "PARAMS", "THREADS", "Unit", "run_units"]
+__all__ = ["EXECUTORS", "run_units"]
 
 EXECUTORS = ("local", "ray")
-THREADS = torch.get_num_threads()  # the threads of a local run, given to every task too
-
-PARAMS = (
-    Param("executor", str, "Where the sweep's units run: local (here, in turn) or ray (Ray "
-          "tasks, same results and cache).",
-          {"quick": "local", "default": "local", "paper": "local"}, choices=EXECUTORS),
-    Param("ray_address", str, "Ray cluster to use when executor is ray; '' starts a local Ray on "
-          "this machine.", {"quick": "", "default": "", "paper": ""}),
-)
 
 
-@dataclass(frozen=True)
-class Unit:
-    """One independent unit of a sweep: its name and parameters in the cache, and how to
-    compute it (called with its checkpoint if ``resumable``)."""
-
-    name: str
-    params: dict[str, Any]
-    compute: Callable[..., Entry] = field(compare=False)
-    resumable: bool = False
-
-
-def run_units(cache: Cache, experiment: str, data_digest: str, units: Sequence[Unit],
-              executor: str = "local", ray_address: str = "", desc: str = "units",
-              retries: int = 3) -> list[Entry]:
-    """The entries of ``units`` (in order), computing those the cache does not hold."""
-    if executor not in EXECUTORS:
-        raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}; got {executor!r}")
-    if executor == "ray":
-        _on_ray(cache, experiment, data_digest, units, ray_address, desc, retries)
-    held = sum(cache.has(experiment, u.name, u.params, data_digest) for u in units)
+def run_units(cache: Cache, experiment: str, units: Sequence[Unit], run: Execution,
+              desc: str = "units", retries: int = 3) -> list[Entry]:
+    """The entries of ``units`` (in order), computing those the cache does not hold, where
+    ``run`` says (its ``executor`` and ``ray_address``)."""
+    if run.executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}; got {run.executor!r}")
+    if run.executor == "ray":
+        _on_ray(cache, experiment, units, run.ray_address, desc, retries)
+    held = sum(cache.has(experiment, u.name, u.params, u.digest) for u in units)
     print(f"{desc}: {len(units)} unit{'s' * (len(units) != 1)}, {held} in the cache, "
           f"{len(units) - held} to compute", file=sys.stderr, flush=True)
     entries = []
     bar = tqdm(units, desc=desc, unit="unit", mininterval=5,  # a lone unit has its own bars
-               disable=executor == "ray" or len(units) < 2)
+               disable=run.executor == "ray" or len(units) < 2)
     for u in bar:
-        entries.append(cache.get_or_compute(experiment, u.name, u.params, data_digest,
-                                            u.compute, u.resumable))
+        entries.append(cache.get_or_compute(experiment, u.name, u.params, u.digest, u.compute,
+                                            u.resumable))
     return entries
 
 
-def _compute(experiment: str, data_digest: str, unit: Unit, threads: int,
+def _compute(experiment: str, unit: Unit,
              root: str | None) -> tuple[str, str, dict[str, tuple[str, bytes]]]:
     """A Ray task: compute one unit in the cache at ``root`` (``None``: this node's own,
     ``Cache()`` there); return its key, this node's id and the entry's files
     (:meth:`Cache.export`)."""
     import ray
 
-    torch.set_num_threads(threads)
     cache = Cache(Path(root) if root else None)
-    cache.get_or_compute(experiment, unit.name, unit.params, data_digest, unit.compute,
+    cache.get_or_compute(experiment, unit.name, unit.params, unit.digest, unit.compute,
                          unit.resumable)
-    key = cache.key(experiment, unit.name, unit.params, data_digest)
+    key = cache.key(experiment, unit.name, unit.params, unit.digest)
     return key, ray.get_runtime_context().get_node_id(), cache.export(experiment, key)
 
 
-def _on_ray(cache: Cache, experiment: str, data_digest: str, units: Sequence[Unit],
-            address: str, desc: str, retries: int) -> None:
+def _on_ray(cache: Cache, experiment: str, units: Sequence[Unit], address: str, desc: str,
+            retries: int) -> None:
     """Compute the missing units as Ray tasks and store what they return in ``cache``, with
     one progress bar over all units."""
     import ray  # only when asked for: Ray is heavy to import
 
-    todo = [u for u in units if not cache.has(experiment, u.name, u.params, data_digest)]
+    todo = [u for u in units if not cache.has(experiment, u.name, u.params, u.digest)]
     bar = tqdm(total=len(units), initial=len(units) - len(todo), desc=f"{desc} (ray)",
                unit="unit", mininterval=5)
     if not todo:
@@ -129,11 +106,12 @@ def _on_ray(cache: Cache, experiment: str, data_digest: str, units: Sequence[Uni
         else:  # "local": a new Ray of its own, even if another one runs on this machine
             ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
                      log_to_driver=False, runtime_env=runtime_env)
-    task = ray.remote(num_cpus=min(THREADS, os.cpu_count() or 1), max_retries=retries,
+    threads = max(u.numerics.threads for u in todo)
+    task = ray.remote(num_cpus=min(threads, os.cpu_count() or 1), max_retries=retries,
                       scheduling_strategy="SPREAD")(_compute)
     root = None if address else str(cache.root.resolve())  # a local Ray's workers share it
-    expected = {task.remote(experiment, data_digest, u, THREADS, root):
-                (u, cache.key(experiment, u.name, u.params, data_digest)) for u in todo}
+    expected = {task.remote(experiment, u, root):
+                (u, cache.key(experiment, u.name, u.params, u.digest)) for u in todo}
     pending = list(expected)
     try:
         while pending:

@@ -30,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -282,11 +283,13 @@ class Cache:
             if (folder / "meta.json").exists():  # another process finished it meanwhile
                 return self._load(folder)
             self._clear_debris(folder)
+            start = time.perf_counter()
             entry = compute(checkpoint) if resumable else compute()
             meta = {"experiment": experiment, "unit": unit,
                     "params": {k: v for k, v in params.items() if k not in RUN_ONLY},
                     "data": data_digest, "code": code_hash(f"kdlib.experiments.{experiment}"),
-                    "commit": git_commit(), "machine": cpu_model()}
+                    "commit": git_commit(), "machine": cpu_model(),
+                    "seconds": time.perf_counter() - start}  # this run's share, if resumed
             self._store(folder, entry, meta)
             checkpoint.clear()
             self.computed.append(key)

@@ -1,32 +1,35 @@
 """The scorecard page: every chapter's claims in one table, judged as the chapter judges them.
 
-Each claims file (``data/claims/<source>.yaml``) names its chapter. For every chapter module
-(``kdlib.chapters.<chapter>``) the scorecard takes the verdicts the chapter counts, from its
-``judged(params, cache)``: each claim judged at the source's scale where a committed run at
-that scale exists, else by the profile's run (in a book build every result is already in the
-cache, so nothing trains). It counts independent tests (claims sharing one measurement count
-once, :func:`kdlib.claims.scorecard`) and says how many verdicts depend on the reading of a
-source. No verdict is typed.
+Each claims file (``data/claims/<source>.yaml``) names its chapter. For every chapter of the
+registry (:func:`kdlib.chapters.registry`) that judges claims, the scorecard takes the verdicts
+the chapter counts, from its ``judged(params, cache)``: each claim judged at the source's scale
+where a committed run at that scale exists, else by the profile's run (in a book build every
+result is already in the cache, so nothing trains). It counts independent tests (claims sharing
+one measurement count once, :func:`kdlib.claims.scorecard`) and says how many verdicts depend
+on the reading of a source. No verdict is typed.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import yaml
 
 from kdlib import claims
+from kdlib.chapters import Chapter
 from kdlib.claims import CLAIMS_DIR, VERDICTS
-from kdlib.config import Schema
+from kdlib.config import Params
 from kdlib.results import Cache
 
-__all__ = ["SCHEMA", "documents", "judge", "not_testable", "readings", "summary"]
+__all__ = ["CHAPTER", "ScorecardParams", "documents", "judge", "not_testable", "readings",
+           "summary"]
 
-SCHEMA = Schema("scorecard", ())  # the page's only parameter is the profile
+
+class ScorecardParams(Params):
+    """The scorecard page's parameters: the profile whose verdicts it counts."""
+
+    chapter = "scorecard"
 
 
 def documents(directory: Path = CLAIMS_DIR) -> pd.DataFrame:
@@ -39,28 +42,24 @@ def documents(directory: Path = CLAIMS_DIR) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _module(kind: str, chapter: str) -> Any | None:
-    name = f"kdlib.{kind}.{chapter}"
-    return importlib.import_module(name) if importlib.util.find_spec(name) else None
-
-
 def judge(profile: str, cache: Cache | None = None,
           directory: Path = CLAIMS_DIR) -> pd.DataFrame:
     """Every claim of every chapter present, as its chapter counts it at ``profile``."""
+    from kdlib.chapters import registry
+
     docs = documents(directory)
     tables = []
-    for chapter, group in docs.groupby("chapter", sort=False):
-        experiment, words = _module("experiments", chapter), _module("chapters", chapter)
-        if experiment is None or words is None:
+    for name, chapter in registry().items():
+        sources = set(docs.loc[docs["chapter"] == name, "source"])
+        if chapter.judged is None or not sources:
             continue
-        p = experiment.resolve({"profile": profile})
-        sources = set(group["source"])
+        p = chapter.params.resolve(profile)
         if directory == CLAIMS_DIR:
-            table = words.judged(p, cache)
+            table = chapter.judged(p, cache)
         else:  # claims of another directory (the tests'), judged by the same evidence
             found = [c for s in sorted(sources) for c in claims.load(s, directory)]
-            table = claims.primary(found, words.evidence_for(p, cache))
-        tables.append(table[table["source"].isin(sources)].assign(chapter=chapter))
+            table = claims.primary(found, chapter.evidence_for(p, cache))
+        tables.append(table[table["source"].isin(sources)].assign(chapter=name))
     return pd.concat(tables, ignore_index=True)
 
 
@@ -105,3 +104,8 @@ def not_testable(table: pd.DataFrame) -> pd.DataFrame:
     """The claims that cannot be tested here, with the reason."""
     rows = table[table["verdict"] == "not testable here"]
     return rows[["source", "claim", "quote", "note"]].rename(columns={"note": "why"})
+
+
+CHAPTER = Chapter("scorecard", ScorecardParams, run=None, judged=None, evidence_for=None,
+                  sources=(), example="papermill notebooks/scorecard.ipynb out.ipynb "
+                  "-p profile quick")

@@ -23,12 +23,13 @@ import pytest
 import torch
 from test_faults import ROOT, SWEEP, _assert_same, _contents, _finish, _Payload, _start, _sweep
 
-from kdlib.config import ParamError
-from kdlib.executor import THREADS, Unit, run_units
-from kdlib.experiments import alpha
+from kdlib.config import Execution, Numerics, ParamError, Params
+from kdlib.executor import run_units
 from kdlib.results import Cache, CacheError
+from kdlib.units import Unit
 
 RAY = ("-p", "executor", "ray")
+THREADS = Numerics().threads  # what every unit runs with: a node gets as many CPUs
 
 
 def test_where_a_unit_runs_is_not_part_of_its_key(tmp_path):
@@ -38,11 +39,16 @@ def test_where_a_unit_runs_is_not_part_of_its_key(tmp_path):
                      "d") == cache.key("alpha", "students", p, "d")
 
 
+def _table(seed: int) -> dict:
+    return {"t": pd.DataFrame({"seed": [seed]})}
+
+
 def test_an_unknown_executor_is_refused_before_any_compute(tmp_path):
     with pytest.raises(ParamError, match="executor must be one of local, ray"):
-        alpha.resolve({"profile": "quick", "executor": "spark"})
+        Params.resolve("quick", executor="spark")
+    run = Execution.model_construct(executor="dask", ray_address="", data_dir="")
     with pytest.raises(ValueError, match="executor must be one of local, ray"):
-        run_units(Cache(tmp_path), "alpha", "d", [Unit("u", {}, dict)], executor="dask")
+        run_units(Cache(tmp_path), "alpha", [Unit("u", _table, {"seed": 1})], run)
 
 
 @pytest.fixture(scope="module")

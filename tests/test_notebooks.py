@@ -86,7 +86,7 @@ def test_quick_book_builds_with_figures_and_tables(quick_book):
     """Every chapter executed at `quick` by papermill and the book built, HTML and PDF, with
     warnings as errors: the shared clean-clone build of tests/conftest.py (`make book`)."""
     root = quick_book.clone
-    for name in book.chapters(root):
+    for name in book.chapters():
         out = root / "book" / f"{name}.ipynb"
         cells = json.loads(out.read_text())["cells"]
         outputs = [o for c in cells if c["cell_type"] == "code" for o in c["outputs"]]
@@ -104,7 +104,7 @@ def test_quick_book_builds_with_figures_and_tables(quick_book):
     if recorded is not None:
         assert digests.digest(quick_book.cache) == recorded, "a number moved"
     assert (root / "_build" / "html" / "index.html").exists()
-    for name in book.chapters(root):  # set-up cells folded: a click shows them
+    for name in book.chapters():  # set-up cells folded: a click shows them
         html = (root / "_build" / "html" / "book" / f"{name}.html").read_text()
         assert 'class="cell tag_injected-parameters tag_hide-cell' in html, name
         assert 'class="cell tag_parameters tag_hide-input' in html, name

@@ -209,7 +209,7 @@ def test_a_clean_clone_without_shared_builds_the_quick_book_through_a_mirror(qui
     for rel, path in b.files.items():
         assert f"downloading {b.url}{rel} " in b.log
         assert (b.clone / "data" / "raw" / rel).stat().st_size == path.stat().st_size
-    for name in book.chapters(b.clone):
+    for name in book.chapters():
         assert (b.clone / "_build" / "html" / "book" / f"{name}.html").is_file(), name
     # while the chapters run, their units and progress show in the log, a line at a time
     assert re.search(r"^alpha seeds: \d+ units, 0 in the cache, \d+ to compute$", b.log, re.M)
