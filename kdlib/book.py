@@ -38,9 +38,9 @@ class ChapterError(RuntimeError):
 
 def chapters() -> list[str]:
     """The chapters' names, in the book's order (:func:`kdlib.chapters.registry`)."""
-    from kdlib.chapters import registry
+    from kdlib.chapters import names
 
-    return list(registry())
+    return names()
 
 
 def write_parameters(root: Path = ROOT, check: bool = False) -> list[str]:

@@ -16,7 +16,6 @@ naming the fix (exit status 2).
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import sys
@@ -25,12 +24,11 @@ from pathlib import Path
 
 import yaml
 
+from kdlib import chapters
 from kdlib.config import PROFILES
 from kdlib.errors import UserError
 from kdlib.provenance import cpu_model
 from kdlib.results import Cache
-
-EXPERIMENTS = ("alpha", "iisc", "poster", "teachers")
 
 __all__ = ["main"]
 
@@ -38,7 +36,7 @@ __all__ = ["main"]
 def main(argv: list[str] | None = None) -> int:
     """Resolve the parameters, run (or resume) the sweep, print the times, maybe publish."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("experiment", choices=EXPERIMENTS)
+    ap.add_argument("experiment", choices=[n for n in chapters.names() if n != "scorecard"])
     ap.add_argument("--profile", default="paper", choices=PROFILES)
     ap.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                     help="a parameter, as papermill's -p (values parsed as YAML)")
@@ -46,13 +44,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="copy the finished entries to data/results (to be committed)")
     ap.add_argument("--report", type=Path, help="write the keys computed and loaded as JSON")
     args = ap.parse_args(argv)
-    module = importlib.import_module(f"kdlib.experiments.{args.experiment}")
+    chapter = chapters.get(args.experiment)
     try:
-        params = module.resolve({"profile": args.profile,
-                                 **{name: yaml.safe_load(value) for name, value in args.p}})
+        params = chapter.params.resolve(args.profile, **{name: yaml.safe_load(value)
+                                                         for name, value in args.p})
         cache = Cache()
         start = time.perf_counter()
-        results = module.run(params, cache)
+        results = chapter.run(params, cache)
     except UserError as e:  # one line, no traceback: the message says the fix
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ so digests are recorded per CPU (``tests/digests/<signature>.json``) and compare
 kind of CPU only.
 
     python tests/digests.py record CACHE_DIR   # after a quick build into CACHE_DIR
+    python tests/digests.py compare CACHE_DIR [EXPERIMENT ...]   # against what was recorded
 """
 
 from __future__ import annotations
@@ -74,7 +75,22 @@ def recorded() -> dict[str, list[str]] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def compare(cache_root: Path, experiments: list[str]) -> list[str]:
+    """One line per experiment: how many of its recorded entries this cache holds bit for bit,
+    and how many entries it has that were not recorded."""
+    want, have = recorded() or {}, digest(cache_root)
+    lines = []
+    for name in experiments or sorted(want):
+        a, b = set(want.get(name, [])), set(have.get(name, []))
+        lines.append(f"{name}: {len(a & b)} of {len(a)} recorded entries identical; "
+                     f"{len(b - a)} not recorded")
+    return lines
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) >= 2 and argv[0] == "compare":
+        print("\n".join(compare(Path(argv[1]), argv[2:])))
+        return 0
     if len(argv) != 2 or argv[0] != "record":
         print(__doc__)
         return 2

@@ -19,7 +19,7 @@ from typing import Any
 
 from kdlib.config import Params
 
-__all__ = ["MODULES", "Chapter", "get", "registry"]
+__all__ = ["MODULES", "Chapter", "get", "names", "registry"]
 
 # The chapter modules, in the book's order (the scorecard page counts the chapters before it).
 MODULES = ("kdlib.chapters.alpha", "kdlib.chapters.poster", "kdlib.chapters.iisc",
@@ -50,16 +50,24 @@ class Chapter:
     example: str
 
 
+def names() -> list[str]:
+    """The chapters' names, in the book's order, without importing them."""
+    return [m.rsplit(".", 1)[1] for m in MODULES]
+
+
 @functools.cache
+def get(name: str) -> Chapter:
+    """One chapter (importing only its module); a ``KeyError`` naming the known ones if there
+    is none of that name."""
+    modules = dict(zip(names(), MODULES, strict=True))
+    if name not in modules:
+        raise KeyError(f"no chapter {name!r}; known: {', '.join(modules)}")
+    chapter = importlib.import_module(modules[name]).CHAPTER
+    if chapter.name != name:
+        raise TypeError(f"{modules[name]}.CHAPTER is named {chapter.name!r}, not {name!r}")
+    return chapter
+
+
 def registry() -> dict[str, Chapter]:
     """Every chapter by name, in the book's order."""
-    found = [importlib.import_module(m).CHAPTER for m in MODULES]
-    return {c.name: c for c in found}
-
-
-def get(name: str) -> Chapter:
-    """One chapter; a ``KeyError`` naming the known ones if there is none of that name."""
-    chapters = registry()
-    if name not in chapters:
-        raise KeyError(f"no chapter {name!r}; known: {', '.join(chapters)}")
-    return chapters[name]
+    return {name: get(name) for name in names()}
