@@ -50,7 +50,6 @@ __all__ = ["ACC", "READINGS", "REGISTRY", "SOURCES", "architecture_table", "capt
 
 SOURCES = ("003",)
 ACC = (0.0, 1.0)  # the range of an accuracy or an agreement: no interval leaves it
-_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 
 # Plausible readings of what the paper leaves open, each judged beside the main one at the
 # same scale (the claims table gives the verdict under each). Both reuse the main run's
