@@ -17,7 +17,7 @@ def metric_vs(summary: pd.DataFrame, x: str, hue: str | None, ylabel: str,
               legend: str = "{hue} = {key}") -> plt.Figure:
     """Mean of a metric against a swept parameter, one line per ``hue``, 95% CI bands.
 
-    ``summary`` has the columns of :func:`kdlib.results.summarize` (``mean``, ``ci_low``,
+    ``summary`` has the columns of :func:`kdlib.metrics.summarize` (``mean``, ``ci_low``,
     ``ci_high``) plus ``x`` and ``hue``. ``lines`` (columns ``label``, ``mean``, ``ci_low``,
     ``ci_high``) are drawn as dashed horizontal references with their bands (the teacher, the
     scratch student). ``legend`` formats each line's label from ``hue`` and its ``key``.
@@ -77,7 +77,7 @@ def bars(summary: pd.DataFrame, x: str, hue: str, ylabel: str,
 
 def heatmaps(summaries: dict[str, pd.DataFrame], x: str, y: str, fmt: str = ".3f",
              cmaps: tuple[str, ...] = ("viridis", "mako", "rocket_r")) -> plt.Figure:
-    """One annotated heatmap per summary (columns of :func:`kdlib.results.summarize`), side by
+    """One annotated heatmap per summary (columns of :func:`kdlib.metrics.summarize`), side by
     side: each cell shows the mean over seeds and, below it, the half-width of its 95% CI."""
     fig, axes = plt.subplots(1, len(summaries), figsize=(5.2 * len(summaries), 4.4),
                              squeeze=False)

@@ -26,8 +26,8 @@ from kdlib.experiments.alpha import (
     paper_run,
     run,
 )
-from kdlib.metrics import ci_text
-from kdlib.results import Cache, code_hash, summarize
+from kdlib.metrics import ci_text, summarize
+from kdlib.results import Cache, code_hash
 
 __all__ = ["BUDGETS", "READINGS", "REGISTRY", "SOURCES", "claims_tables", "compare_frameworks",
            "comparison_note", "directions_note", "directions_summary", "directions_table",

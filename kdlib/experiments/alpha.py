@@ -26,6 +26,7 @@ from kdlib import data, metrics
 from kdlib.config import Param, ParamError, Schema
 from kdlib.executor import PARAMS as EXECUTOR_PARAMS
 from kdlib.executor import Unit, run_units
+from kdlib.metrics import summarize
 from kdlib.models import (
     StackedHaoCNN,
     hao_student,
@@ -33,7 +34,7 @@ from kdlib.models import (
     keras_hao_student,
     keras_hao_teacher,
 )
-from kdlib.results import PUBLISHED, Cache, Checkpoint, summarize
+from kdlib.results import PUBLISHED, Cache, Checkpoint
 from kdlib.train import distil_stack, predict, train_supervised
 
 __all__ = ["DIRECTIONS", "PAPER_DIRECTIONS", "SCHEMA", "SOURCE_SCALE", "VALIDATION", "Results",

@@ -36,6 +36,7 @@ from kdlib.config import Param, ParamError, Schema
 from kdlib.executor import PARAMS as EXECUTOR_PARAMS
 from kdlib.executor import Unit, run_units
 from kdlib.experiments import alpha as alpha_study
+from kdlib.metrics import summarize
 from kdlib.models import (
     StackedMLP,
     keras_poster_student,
@@ -44,7 +45,7 @@ from kdlib.models import (
     poster_student,
     poster_teacher,
 )
-from kdlib.results import Cache, summarize
+from kdlib.results import Cache
 from kdlib.train import distil_stack, predict, train_supervised
 
 __all__ = ["ABLATIONS", "CONFUSED_PAIRS", "SCHEMA", "SOURCE_SCALE", "Results", "ablation_params",
