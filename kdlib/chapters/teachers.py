@@ -19,7 +19,7 @@ import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 from torch import nn
 
-from kdlib import claims
+from kdlib import claims, plots
 from kdlib.cifar_models import MODELS, madds
 from kdlib.cifar_models import TABLE1 as MODELS_TABLE1
 from kdlib.evidence import Evidence, Registry
@@ -483,6 +483,7 @@ def sweeps_figure(R: Results) -> plt.Figure:
     configuration, with the baseline (dashed) and, for the teachers, their own accuracy."""
     s = _summary(R.students, ["row"], "test_acc").set_index("row")
     base = s.loc[SCRATCH_ROW]
+    plots.style()
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.8), sharey=True)
     pal = sns.color_palette("viridis", 3)
     panels = [
@@ -520,6 +521,7 @@ def curves_figure(R: Results, metric: str = "test_acc") -> plt.Figure:
     """Test accuracy (or loss) against epoch, mean and 95% band over seeds, one panel per
     sweep (the paper's figures 6-11)."""
     s = _summary(R.curves, ["row", "epoch"], metric)
+    plots.style()
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.8), sharey=True)
     for ax, (title, rows) in zip(axes, SWEEPS.items(), strict=True):
         pal = sns.color_palette("viridis", len(rows))
