@@ -58,7 +58,7 @@ class Claim:
     source: str
     id: str
     quote: str
-    where: str
+    where: str  # where in the source the claim is made (a table, section or figure)
     check: str
     reported: Any
     metric: str = "test_acc"
@@ -268,12 +268,12 @@ def judge(claim: Claim, ev: Evidence) -> Judgement:
     if claim.check in CURVE_CHECKS:
         return _judge_curve(claim, ev)
     values, rows, why = _values(claim, ev)
-    where = ev.words(claim.at, ev.rows(claim.metric, claim.at))
+    measured_at = ev.words(claim.at, ev.rows(claim.metric, claim.at))
     if claim.than:
         other = {**claim.at, **claim.than}
-        where += " vs " + ev.words(claim.than, ev.rows(claim.metric, other))
+        measured_at += " vs " + ev.words(claim.than, ev.rows(claim.metric, other))
     if values is None:
-        return Judgement(NOT_TESTABLE, at=where, note=why)
+        return Judgement(NOT_TESTABLE, at=measured_at, note=why)
     m = ev.metric(claim.metric)
     exact = m.exact
     bounds = m.bounds
@@ -284,11 +284,11 @@ def judge(claim: Claim, ev: Evidence) -> Judgement:
     d = _digits(claim, ev)
     ours = i.text(d)
     if claim.absolute and not ev.at_source_scale(rows):
-        return Judgement(NOT_COMPARABLE, ours, i.how(), where, (
+        return Judgement(NOT_COMPARABLE, ours, i.how(), measured_at, (
             "An absolute value, and this run is not at the source's scale: not judged "
             "here."), i)
     if not i.decided:
-        return Judgement(ONE, ours, i.how(), where,
+        return Judgement(ONE, ours, i.how(), measured_at,
                          "One run: no interval, so no verdict.", i)
     if claim.check in BAND_CHECKS:
         lo, hi = claim.band
@@ -307,16 +307,16 @@ def judge(claim: Claim, ev: Evidence) -> Judgement:
             INCON: f"includes {_f(hi, d)}"}
         note = "" if verdict == HOLDS else (
             f"The difference's interval {ours} {side[verdict]}.")
-    return Judgement(verdict, ours, i.how(), where, note, i)
+    return Judgement(verdict, ours, i.how(), measured_at, note, i)
 
 
 def _judge_curve(claim: Claim, ev: Evidence) -> Judgement:
     curve = ev.curve(claim.metric, claim.at, claim.over, claim.among)
-    where = ev.words({**claim.at, "over": claim.over}
+    measured_at = ev.words({**claim.at, "over": claim.over}
                      | ({"among": list(claim.among)} if claim.among else {}),
                      ev.rows(claim.metric, claim.at))
     if curve is None:
-        return Judgement(NOT_TESTABLE, at=where,
+        return Judgement(NOT_TESTABLE, at=measured_at,
                          note=f"This run has no {claim.metric} at {ev.words(claim.at)}.")
     curve = curve.dropna(axis=1)  # runs missing a point cannot be paired
     if claim.range is not None:
@@ -326,28 +326,29 @@ def _judge_curve(claim: Claim, ev: Evidence) -> Judgement:
     d = _digits(claim, ev)
     means = curve.mean(axis=1)
     if curve.empty or curve.shape[1] == 0:
-        return Judgement(NOT_TESTABLE, at=where, note="No complete run over the sweep.")
+        return Judgement(NOT_TESTABLE, at=measured_at, note="No complete run over the sweep.")
     runs = curve.shape[1]
     if claim.absolute and not ev.at_source_scale(ev.rows(claim.metric, claim.at)):
         return Judgement(NOT_COMPARABLE, f"{means.min():.{d}f} to {means.max():.{d}f}",
-                         f"n = {runs}", where, "An absolute value, and this run is not at "
+                         f"n = {runs}", measured_at, "An absolute value, and this run is not at "
                          "the source's scale: not judged here.")
     if runs < 2 and not m.exact:
         best = means.idxmax()
-        return Judgement(ONE, f"best at {_x(best)}: {means.max():.{d}f}", "one run", where,
+        return Judgement(ONE, f"best at {_x(best)}: {means.max():.{d}f}", "one run", measured_at,
                          "One run: no interval, so no verdict.")
     if claim.check in ("argmax", "argmin"):
-        return _argmax(claim, ev, curve, where, d)
+        return _argmax(claim, ev, curve, measured_at, d)
     if claim.check == "all_approx":
-        return _all_approx(claim, ev, curve, where, d)
-    return _most_greater(claim, ev, curve, where, d)
+        return _all_approx(claim, ev, curve, measured_at, d)
+    return _most_greater(claim, ev, curve, measured_at, d)
 
 
 def _x(v: Any) -> str:
     return f"{v:g}" if isinstance(v, float | np.floating) else str(v)
 
 
-def _argmax(claim: Claim, ev: Evidence, curve: pd.DataFrame, where: str, d: int) -> Judgement:
+def _argmax(claim: Claim, ev: Evidence, curve: pd.DataFrame, measured_at: str,
+            d: int) -> Judgement:
     """The claimed value (or set of values, a list) of ``over`` is the best (``argmax``: the
     highest, ``argmin``: the lowest): its best point against every value outside it."""
     m = ev.metric(claim.metric)
@@ -358,11 +359,11 @@ def _argmax(claim: Claim, ev: Evidence, curve: pd.DataFrame, where: str, d: int)
     means = curve.mean(axis=1) * sign
     best = means.idxmax()
     if not inside:
-        return Judgement(NOT_TESTABLE, f"{word} at {_x(best)}", "", where,
+        return Judgement(NOT_TESTABLE, f"{word} at {_x(best)}", "", measured_at,
                          f"This run did not sweep {claim.over} = {_x(claim.reported)}.")
     others = [x for x in curve.index if x not in inside]
     if not others:
-        return Judgement(NOT_TESTABLE, f"{word} at {_x(best)}", "", where,
+        return Judgement(NOT_TESTABLE, f"{word} at {_x(best)}", "", measured_at,
                          f"The claimed values cover every {claim.over} this run swept.")
     x0 = means.loc[inside].idxmax()  # the claimed set's best point
     level = 1 - (1 - LEVEL) / len(others)
@@ -388,10 +389,10 @@ def _argmax(claim: Claim, ev: Evidence, curve: pd.DataFrame, where: str, d: int)
                 f"than {', '.join(_x(x) for x in tied)} (simultaneous 95%).")
     else:
         note = ""
-    return Judgement(verdict, ours, how, where, note)
+    return Judgement(verdict, ours, how, measured_at, note)
 
 
-def _all_approx(claim: Claim, ev: Evidence, curve: pd.DataFrame, where: str,
+def _all_approx(claim: Claim, ev: Evidence, curve: pd.DataFrame, measured_at: str,
                 d: int) -> Judgement:
     m = ev.metric(claim.metric)
     lo, hi = claim.band
@@ -414,10 +415,10 @@ def _all_approx(claim: Claim, ev: Evidence, curve: pd.DataFrame, where: str,
                 f"without lying inside it.")
     else:
         note = ""
-    return Judgement(verdict, ours, how, where, note)
+    return Judgement(verdict, ours, how, measured_at, note)
 
 
-def _most_greater(claim: Claim, ev: Evidence, curve: pd.DataFrame, where: str,
+def _most_greater(claim: Claim, ev: Evidence, curve: pd.DataFrame, measured_at: str,
                   d: int) -> Judgement:
     """More than ``share`` of the swept values lie above ``than`` (paired by run), or above
     ``threshold`` without ``than``."""
@@ -427,7 +428,7 @@ def _most_greater(claim: Claim, ev: Evidence, curve: pd.DataFrame, where: str,
         other = {**claim.at, **claim.than}
         b = ev.per_run(claim.metric, other)
         if b is None:
-            return Judgement(NOT_TESTABLE, at=where,
+            return Judgement(NOT_TESTABLE, at=measured_at,
                              note=f"This run has no {claim.metric} at {ev.words(other)}.")
     k = len(curve)
     level = 1 - (1 - LEVEL) / k
@@ -448,7 +449,7 @@ def _most_greater(claim: Claim, ev: Evidence, curve: pd.DataFrame, where: str,
     note = "" if verdict == HOLDS else (
         f"{len(above)} of {k} values of {claim.over} lie significantly above {ref} and "
         f"{len(below)} below; more than {need:g} above would hold (simultaneous 95%).")
-    return Judgement(verdict, ours, how, where, note)
+    return Judgement(verdict, ours, how, measured_at, note)
 
 
 # ------------------------------------------------------------------------- tables

@@ -246,21 +246,21 @@ def _md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
 
 
-def _verified(data: bytes, accepted: tuple[str, ...], where: str | Path,
+def _verified(data: bytes, accepted: tuple[str, ...], origin: str | Path,
               gunzip: bool = False, fix: str = _FIX) -> tuple[bytes, str]:
     """Check ``data`` against ``accepted``; return (content, content MD5), gunzipped if asked.
-    An error names ``where`` and ends with ``fix``."""
+    An error names ``origin`` and ends with ``fix``."""
     raw_md5 = _md5(data)
     content = data
     if gunzip:
         try:
             content = gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as e:
-            raise DataError(f"{where} is not a valid gzip file ({e}); {fix}") from None
+            raise DataError(f"{origin} is not a valid gzip file ({e}); {fix}") from None
     md5 = _md5(content)
     if raw_md5 not in accepted and md5 not in accepted:
         got = f"{raw_md5} (file), {md5} (uncompressed)" if gunzip else md5
-        raise DataError(f"{where} failed its checksum: expected md5 {' or '.join(accepted)}, "
+        raise DataError(f"{origin} failed its checksum: expected md5 {' or '.join(accepted)}, "
                         f"got {got}; {fix}")
     return content, md5
 
@@ -281,30 +281,30 @@ def _load_source(src: Source, directory: str | Path, label: str = "fine") -> Dat
             md5s.append(md5)
         xtr, ytr, xte, yte = parts
         arrays = (xtr[..., None], ytr.astype(np.int64), xte[..., None], yte.astype(np.int64))
-        classes, where = src.classes, directory
+        classes, origin = src.classes, directory
     elif src.kind == "cifar-bin":
-        where = directory / src.archive
-        blobs = _tar_members(where, set(src.files))
-        md5s = [_verified(blobs[m], ok, f"{where}:{m}")[1] for m, ok in src.files.items()]
+        origin = directory / src.archive
+        blobs = _tar_members(origin, set(src.files))
+        md5s = [_verified(blobs[m], ok, f"{origin}:{m}")[1] for m, ok in src.files.items()]
 
         def batches(prefix: str) -> tuple[np.ndarray, np.ndarray]:
             names = sorted(m for m in src.files if m.rsplit("/", 1)[-1].startswith(prefix))
-            return _concat([_parse_cifar_bin(blobs[m], where) for m in names])
+            return _concat([_parse_cifar_bin(blobs[m], origin) for m in names])
 
         arrays = batches("data_batch") + batches("test_batch")
         classes = src.classes
     elif src.kind == "cifar-py":
         ((fname, accepted),) = src.files.items()
-        where = directory / fname
-        if not where.is_file():
-            raise DataError(f"{where} is missing; restore it or use download=True")
-        md5s = [_verified(where.read_bytes(), accepted, where)[1]]
-        arrays, classes = _parse_cifar_py(where, label)
+        origin = directory / fname
+        if not origin.is_file():
+            raise DataError(f"{origin} is missing; restore it or use download=True")
+        md5s = [_verified(origin.read_bytes(), accepted, origin)[1]]
+        arrays, classes = _parse_cifar_py(origin, label)
     else:
         raise ValueError(f"source kind must be one of idx, cifar-bin, cifar-py; got {src.kind!r}")
-    _check_arrays(arrays, len(classes), where)
+    _check_arrays(arrays, len(classes), origin)
     digest = hashlib.sha256("\n".join(sorted(md5s)).encode()).hexdigest()
-    return Dataset(src.name, *arrays, classes=tuple(classes), digest=digest, source=str(where))
+    return Dataset(src.name, *arrays, classes=tuple(classes), digest=digest, source=str(origin))
 
 
 def _parse_idx(data: bytes, path: Path) -> np.ndarray:
@@ -343,10 +343,10 @@ def _member_bytes(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
     return f.read() if f is not None else b""
 
 
-def _parse_cifar_bin(data: bytes, where: Path) -> tuple[np.ndarray, np.ndarray]:
+def _parse_cifar_bin(data: bytes, origin: Path) -> tuple[np.ndarray, np.ndarray]:
     """Binary CIFAR-10 records (1 label byte, 3072 R,G,B plane bytes) as NHWC images, labels."""
     if len(data) % 3073:
-        raise DataError(f"{where}: a batch is not a whole number of 3073-byte records; {_FIX}")
+        raise DataError(f"{origin}: a batch is not a whole number of 3073-byte records; {_FIX}")
     rec = np.frombuffer(data, np.uint8).reshape(-1, 3073)
     return _nhwc(rec[:, 1:]), rec[:, 0].astype(np.int64)
 
@@ -416,12 +416,12 @@ def _parse_cifar_py(path: Path, label: str) -> tuple[tuple[np.ndarray, ...], lis
         raise DataError(f"{path} has an unexpected CIFAR layout ({e!r}); {_FIX}") from None
 
 
-def _check_arrays(arrays: tuple[np.ndarray, ...], n_classes: int, where: str | Path) -> None:
+def _check_arrays(arrays: tuple[np.ndarray, ...], n_classes: int, origin: str | Path) -> None:
     """Images and labels agree in length and labels lie in [0, n_classes)."""
     for x, y in (arrays[:2], arrays[2:]):
         bad_labels = len(y) > 0 and not 0 <= y.min() <= y.max() < n_classes
         if x.ndim != 4 or y.ndim != 1 or len(x) != len(y) or bad_labels:
-            raise DataError(f"{where}: images {x.shape} and labels {y.shape} do not match or "
+            raise DataError(f"{origin}: images {x.shape} and labels {y.shape} do not match or "
                             f"labels lie outside [0, {n_classes}); {_FIX}")
 
 

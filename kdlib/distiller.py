@@ -23,9 +23,12 @@ from kdlib.losses import keras_kd_loss
 
 __all__ = ["Distiller", "check_kd_params", "fit_students", "fit_supervised", "predict"]
 
-# Predicting with many freshly built students makes tf.function retrace, and TensorFlow warns
-# about it on every call; the retracing is expected here, the warnings are noise in the book.
-logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+def _quiet_retracing() -> None:
+    """Silence TensorFlow's warnings below errors: predicting with many freshly built students
+    makes tf.function retrace, and TensorFlow warns about it on every call; the retracing is
+    expected here, the warnings are noise in the book."""
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 def check_kd_params(alpha: float, temperature: float) -> None:
@@ -105,6 +108,7 @@ def fit_students(student_init: keras.Model, teacher: keras.Model, x: np.ndarray,
     ``on_snapshot(i, epoch, student)`` for student ``i`` at each listed epoch and returns the
     per-epoch training losses, shape ``(epochs, len(alphas))``.
     """
+    _quiet_retracing()
     xs = _nhwc(x)
     history = np.zeros((epochs, len(alphas)))
     for i, alpha in enumerate(alphas):
@@ -138,6 +142,7 @@ def fit_supervised(model: keras.Model, x: np.ndarray, y: np.ndarray, epochs: int
                    stop: Callable[[keras.Model], bool] | None = None) -> list[float]:
     """Plain Keras training on hard labels (the teacher, or a scratch student), for at most
     ``epochs`` epochs, ending after the first epoch for which ``stop(model)`` is true."""
+    _quiet_retracing()
     keras.utils.set_random_seed(seed)
     model.compile(keras.optimizers.Adam(learning_rate),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -148,4 +153,5 @@ def fit_supervised(model: keras.Model, x: np.ndarray, y: np.ndarray, epochs: int
 
 def predict(model: keras.Model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
     """Logits of a Keras model on float32 NCHW images."""
+    _quiet_retracing()
     return np.asarray(model.predict(_nhwc(x), batch_size=batch_size, verbose=0))

@@ -1,6 +1,6 @@
 """Metrics: accuracy, per-class report, confusion, agreement and KL with the teacher, and the
 intervals over runs that every table and verdict uses (the rules: the book's "How claims are
-judged" page, ``book/judging.md``)."""
+judged" page, ``book/judging.md``), with the per-group summaries and tables built from them."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import torch.nn.functional as F
 from scipy import stats
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
-__all__ = ["RANGES", "UNBOUNDED", "Interval", "accuracy", "agreement", "bounds_of", "ci_text",
-           "class_report", "confusion", "cross_entropy", "format_ci", "interval", "mean_ci",
-           "mean_kl", "welch_difference"]
+__all__ = ["RANGES", "UNBOUNDED", "Interval", "accuracy", "agreement", "bounds_of", "ci_table",
+           "ci_text", "class_report", "confusion", "cross_entropy", "format_ci", "interval",
+           "mean_ci", "mean_kl", "summarize", "welch_difference"]
 
 UNBOUNDED = (-math.inf, math.inf)
 # The range of a quantity, by a word in its column name: what intervals are cut to.
@@ -159,6 +159,29 @@ def ci_text(values: np.ndarray, digits: int = 3,
             bounds: tuple[float, float] = UNBOUNDED) -> str:
     """Mean and 95% interval of per-run ``values``, as text."""
     return format_ci(*mean_ci(values, bounds=bounds), digits=digits)
+
+
+def summarize(df: pd.DataFrame, by: list[str], value: str,
+              confidence: float = 0.95) -> pd.DataFrame:
+    """Mean and t-interval of ``value`` over the rows (seeds) of each ``by`` group, cut to
+    the quantity's range (:func:`bounds_of`: an accuracy's to [0, 1])."""
+    rows = []
+    bounds = bounds_of(value)
+    for keys, group in df.groupby(by, sort=True):
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        mean, lo, hi = mean_ci(group[value].to_numpy(dtype=np.float64), confidence, bounds)
+        rows.append({**dict(zip(by, keys, strict=True)), "mean": mean, "ci_low": lo,
+                     "ci_high": hi, "n": len(group)})
+    return pd.DataFrame(rows)
+
+
+def ci_table(summary: pd.DataFrame, index: str, columns: str, digits: int = 3) -> pd.DataFrame:
+    """A wide table of ``mean [ci_low, ci_high]`` strings, for the book."""
+    def cell(r: pd.Series) -> str:
+        return format_ci(r["mean"], r["ci_low"], r["ci_high"], digits)
+
+    text = summary.assign(text=summary.apply(cell, axis=1))
+    return text.pivot(index=index, columns=columns, values="text")
 
 
 def welch_difference(x: np.ndarray, y: np.ndarray) -> tuple[str, str]:

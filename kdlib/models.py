@@ -41,7 +41,6 @@ __all__ = [
     "poster_from_keras",
     "poster_student",
     "poster_teacher",
-    "keras_from_torch",
     "torch_from_keras",
 ]
 
@@ -419,17 +418,6 @@ def torch_from_keras(keras_model) -> HaoCNN:
         model.dense.weight.copy_(torch.from_numpy(kernel).t())  # (in, out) → (out, in)
         model.dense.bias.copy_(torch.from_numpy(bias))
     return model
-
-
-def keras_from_torch(model: HaoCNN, keras_model) -> None:
-    """Copy a :class:`HaoCNN`'s weights into its Keras twin, in place (inverse of
-    :func:`torch_from_keras`)."""
-    convs = [layer for layer in keras_model.layers if layer.__class__.__name__ == "Conv2D"]
-    for conv, layer in zip((model.conv1, model.conv2), convs, strict=True):
-        layer.set_weights([conv.weight.detach().permute(2, 3, 1, 0).numpy(),
-                           conv.bias.detach().numpy()])
-    keras_model.layers[-1].set_weights([model.dense.weight.detach().t().numpy(),
-                                        model.dense.bias.detach().numpy()])
 
 
 def keras_poster_teacher(dropout: float = 0.2, activation: str = "relu"):

@@ -7,9 +7,12 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-__all__ = ["bars", "confusions", "heatmaps", "metric_vs"]
+__all__ = ["bars", "confusions", "heatmaps", "metric_vs", "style"]
 
-sns.set_theme(style="whitegrid", context="notebook")
+
+def style() -> None:
+    """Set the book's figure style (seaborn's whitegrid theme); every figure calls it first."""
+    sns.set_theme(style="whitegrid", context="notebook")
 
 
 def metric_vs(summary: pd.DataFrame, x: str, hue: str | None, ylabel: str,
@@ -17,11 +20,12 @@ def metric_vs(summary: pd.DataFrame, x: str, hue: str | None, ylabel: str,
               legend: str = "{hue} = {key}") -> plt.Figure:
     """Mean of a metric against a swept parameter, one line per ``hue``, 95% CI bands.
 
-    ``summary`` has the columns of :func:`kdlib.results.summarize` (``mean``, ``ci_low``,
+    ``summary`` has the columns of :func:`kdlib.metrics.summarize` (``mean``, ``ci_low``,
     ``ci_high``) plus ``x`` and ``hue``. ``lines`` (columns ``label``, ``mean``, ``ci_low``,
     ``ci_high``) are drawn as dashed horizontal references with their bands (the teacher, the
     scratch student). ``legend`` formats each line's label from ``hue`` and its ``key``.
     """
+    style()
     fig, ax = plt.subplots(figsize=(7, 4.2))
     groups = summary.groupby(hue, sort=True) if hue else [(None, summary)]
     palette = sns.color_palette("viridis", n_colors=max(len(groups), 1))
@@ -52,6 +56,7 @@ def metric_vs(summary: pd.DataFrame, x: str, hue: str | None, ylabel: str,
 def bars(summary: pd.DataFrame, x: str, hue: str, ylabel: str,
          ylim: tuple[float, float] | None = None) -> plt.Figure:
     """Grouped bars of ``mean`` per ``x`` and ``hue`` with 95% CI error bars."""
+    style()
     fig, ax = plt.subplots(figsize=(8, 4.2))
     levels = list(dict.fromkeys(summary[hue]))
     xs = list(dict.fromkeys(summary[x]))
@@ -77,8 +82,9 @@ def bars(summary: pd.DataFrame, x: str, hue: str, ylabel: str,
 
 def heatmaps(summaries: dict[str, pd.DataFrame], x: str, y: str, fmt: str = ".3f",
              cmaps: tuple[str, ...] = ("viridis", "mako", "rocket_r")) -> plt.Figure:
-    """One annotated heatmap per summary (columns of :func:`kdlib.results.summarize`), side by
+    """One annotated heatmap per summary (columns of :func:`kdlib.metrics.summarize`), side by
     side: each cell shows the mean over seeds and, below it, the half-width of its 95% CI."""
+    style()
     fig, axes = plt.subplots(1, len(summaries), figsize=(5.2 * len(summaries), 4.4),
                              squeeze=False)
     for ax, cmap, (title, s) in zip(axes[0], cmaps, summaries.items(), strict=False):
@@ -101,6 +107,7 @@ def heatmaps(summaries: dict[str, pd.DataFrame], x: str, y: str, fmt: str = ".3f
 def confusions(matrices: dict[str, np.ndarray], classes: tuple[str, ...]) -> plt.Figure:
     """Confusion matrices side by side (rows: true class, columns: predicted); only the
     off-diagonal cells (the confusions) are shown, so that they, not the hits, stand out."""
+    style()
     fig, axes = plt.subplots(1, len(matrices), figsize=(6.2 * len(matrices), 5.4),
                              squeeze=False)
     for ax, (title, m) in zip(axes[0], matrices.items(), strict=True):

@@ -1,4 +1,4 @@
-"""The results cache and the tidy tables that come out of it.
+"""The results cache: finished units of work, stored once and checked on every load.
 
 One finished unit of work (a teacher, one seed of a sweep) is one entry, keyed by everything
 that changes its numbers: experiment, unit, resolved parameters, data digest and the hash of
@@ -36,16 +36,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 from filelock import FileLock, Timeout
 
 from kdlib.errors import UserError
-from kdlib.metrics import bounds_of, format_ci, mean_ci
 
-__all__ = ["PUBLISHED", "Cache", "CacheError", "Checkpoint", "ci_table", "code_files", "code_hash",
-           "cpu_model", "git_commit", "summarize"]
+__all__ = ["PUBLISHED", "Cache", "CacheError", "Checkpoint", "code_files", "code_hash", "cpu_model",
+           "git_commit"]
 
 PACKAGE = Path(__file__).resolve().parent
 ROOT = PACKAGE.parent
@@ -453,25 +451,3 @@ class Cache:
         entry["meta"] = meta  # what made it: parameters, data digest, code hash, commit
         return entry
 
-
-def summarize(df: pd.DataFrame, by: list[str], value: str,
-              confidence: float = 0.95) -> pd.DataFrame:
-    """Mean and t-interval of ``value`` over the rows (seeds) of each ``by`` group, cut to
-    the quantity's range (:func:`kdlib.metrics.bounds_of`: an accuracy's to [0, 1])."""
-    rows = []
-    bounds = bounds_of(value)
-    for keys, group in df.groupby(by, sort=True):
-        keys = keys if isinstance(keys, tuple) else (keys,)
-        mean, lo, hi = mean_ci(group[value].to_numpy(dtype=np.float64), confidence, bounds)
-        rows.append({**dict(zip(by, keys, strict=True)), "mean": mean, "ci_low": lo,
-                     "ci_high": hi, "n": len(group)})
-    return pd.DataFrame(rows)
-
-
-def ci_table(summary: pd.DataFrame, index: str, columns: str, digits: int = 3) -> pd.DataFrame:
-    """A wide table of ``mean [ci_low, ci_high]`` strings, for the book."""
-    def cell(r: pd.Series) -> str:
-        return format_ci(r["mean"], r["ci_low"], r["ci_high"], digits)
-
-    text = summary.assign(text=summary.apply(cell, axis=1))
-    return text.pivot(index=index, columns=columns, values="text")

@@ -34,13 +34,7 @@ from tqdm import tqdm
 from kdlib.losses import kd_loss
 
 __all__ = ["Recipe", "adam", "crop_flip", "distil_batched", "distil_stack", "mixup", "predict",
-           "seed_everything", "sgd_cosine", "train_augmented", "train_supervised"]
-
-
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed torch's global generator and return a generator for the batch order."""
-    torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
+           "sgd_cosine", "train_augmented", "train_supervised"]
 
 
 def adam(params, lr: float) -> torch.optim.Adam:

@@ -62,10 +62,25 @@ def test_welch_difference_text_and_verdict():
 def test_summaries_cut_intervals_to_the_quantity_s_range():
     import pandas as pd
 
-    from kdlib.metrics import bounds_of
-    from kdlib.results import summarize
+    from kdlib.metrics import bounds_of, summarize
 
     assert bounds_of("test_acc") == (0.0, 1.0) and bounds_of("test_loss")[0] == 0.0
     df = pd.DataFrame({"g": [0, 0, 0], "test_acc": [1.0, 1.0, 0.9]})
     row = summarize(df, ["g"], "test_acc").iloc[0]
     assert row["ci_high"] == 1.0 and row["ci_low"] < row["mean"]
+
+
+def test_summarize_and_ci_table():
+    import pandas as pd
+
+    df = pd.DataFrame({"alpha": [0, 0, 0, 1], "gain": [1.0, 2.0, 3.0, 5.0]})
+    s = metrics.summarize(df, ["alpha"], "gain")  # an unbounded quantity: the plain t-interval
+    assert s["mean"].tolist() == [2.0, 5.0] and s["n"].tolist() == [3, 1]
+    assert math.isclose(s["ci_high"][0], 2 + 4.302652729911275 / math.sqrt(3))
+    assert math.isnan(s["ci_low"][1])
+    s["epoch"] = 1
+    t = metrics.ci_table(s, index="alpha", columns="epoch", digits=2)
+    assert t.loc[0, 1] == "2.00 [-0.48, 4.48]" and t.loc[1, 1] == "5.00"
+    acc = metrics.summarize(df.assign(test_acc=[0.9, 0.95, 1.0, 0.5]), ["alpha"], "test_acc")
+    assert math.isclose(acc["ci_low"][0], 0.95 - 4.302652729911275 * 0.05 / math.sqrt(3))
+    assert acc["ci_high"][0] == 1.0  # an accuracy's interval is cut to [0, 1]

@@ -1,6 +1,5 @@
 """kdlib.results: the cache hits, misses, never half-writes, and detects damage."""
 
-import math
 import os
 
 import pandas as pd
@@ -8,7 +7,7 @@ import pytest
 import torch
 
 from kdlib import results
-from kdlib.results import Cache, CacheError, Checkpoint, ci_table, summarize
+from kdlib.results import Cache, CacheError, Checkpoint
 
 
 def _entry():
@@ -77,20 +76,6 @@ def test_unwritable_cache_gives_clear_error(tmp_path):
         root.write_text("")
     with pytest.raises(CacheError, match="KD_CACHE_DIR"):
         Cache(root).get_or_compute("exp", "unit", {}, "d", _entry)
-
-
-def test_summarize_and_ci_table():
-    df = pd.DataFrame({"alpha": [0, 0, 0, 1], "gain": [1.0, 2.0, 3.0, 5.0]})
-    s = summarize(df, ["alpha"], "gain")  # an unbounded quantity: the plain t-interval
-    assert s["mean"].tolist() == [2.0, 5.0] and s["n"].tolist() == [3, 1]
-    assert math.isclose(s["ci_high"][0], 2 + 4.302652729911275 / math.sqrt(3))
-    assert math.isnan(s["ci_low"][1])
-    s["epoch"] = 1
-    t = ci_table(s, index="alpha", columns="epoch", digits=2)
-    assert t.loc[0, 1] == "2.00 [-0.48, 4.48]" and t.loc[1, 1] == "5.00"
-    acc = summarize(df.assign(test_acc=[0.9, 0.95, 1.0, 0.5]), ["alpha"], "test_acc")
-    assert math.isclose(acc["ci_low"][0], 0.95 - 4.302652729911275 * 0.05 / math.sqrt(3))
-    assert acc["ci_high"][0] == 1.0  # an accuracy's interval is cut to [0, 1]
 
 
 def test_code_files_follow_the_experiments_imports():

@@ -26,8 +26,8 @@ from kdlib.experiments.alpha import (
     paper_run,
     run,
 )
-from kdlib.metrics import ci_text
-from kdlib.results import Cache, code_hash, summarize
+from kdlib.metrics import ci_text, summarize
+from kdlib.results import Cache, code_hash
 
 __all__ = ["BUDGETS", "READINGS", "REGISTRY", "SOURCES", "claims_tables", "compare_frameworks",
            "comparison_note", "directions_note", "directions_summary", "directions_table",
@@ -379,12 +379,12 @@ def discussion(r: Results, tables: dict[str, pd.DataFrame], committed: Results |
     card = claims.independent(tables["primary"])
     total = int(card.sum())
     counted = ", ".join(f"{int(card[v])} {v}" for v in claims.VERDICTS if card[v])
-    where = ("judged at the source's scale by the committed run where it can judge them, "
-             "else by this build's run" if committed is not None else "judged by this build's "
-             "run; the absolute numbers wait for a run at the source's scale")
+    judged_by = ("judged at the source's scale by the committed run where it can judge them, "
+                 "else by this build's run" if committed is not None else "judged by this build's "
+                 "run; the absolute numbers wait for a run at the source's scale")
     parts.append(f"Counted as independent tests (claims that share one measurement count "
                  f"once, also across the two sources), the claims make {total}: {counted}; "
-                 f"{where}.")
+                 f"{judged_by}.")
     if "robust" in tables["default"]:
         d = tables["default"]
         judged_here = d[~d["verdict"].isin([claims.NOT_COMPARABLE, claims.NOT_TESTABLE])]

@@ -25,8 +25,8 @@ from kdlib.experiments.iisc import (
     comparison_params,
     run,
 )
-from kdlib.metrics import UNBOUNDED, ci_text, mean_ci
-from kdlib.results import Cache, summarize
+from kdlib.metrics import UNBOUNDED, ci_text, mean_ci, summarize
+from kdlib.results import Cache
 
 __all__ = ["INFERENCE_READING", "READINGS", "REGISTRY", "SOURCE", "accuracy_figure",
            "claims_tables", "compare_frameworks", "comparison_note", "cost_table",

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from kdlib import claims
+from kdlib import claims, plots
 from kdlib.experiments.iisc_cifar import BASELINE_ROW, IDEAL_ROW, TABLE2, Part2, _arch
 from kdlib.metrics import ci_text, mean_ci
 
@@ -176,7 +176,7 @@ def tradeoff_figure(r: Part2 | None):
         points.append({"row": row, "set": TABLE2.loc[row, "train_set"],
                        "loss": TABLE2.loc[row, "loss"], "acc": a, "acc_err": (a - a_lo, a_hi - a),
                        "ratio": t, "ratio_err": (t - t_lo, t_hi - t)})
-    sns.set_theme(style="whitegrid", context="notebook")
+    plots.style()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
     palette = dict(zip(["kd", "none", "soft"], sns.color_palette("colorblind", 3), strict=True))
     ax = axes[0]

@@ -42,9 +42,9 @@ from kdlib.experiments.poster import (
     rank_of_pairs,
     run,
 )
-from kdlib.metrics import ci_text
+from kdlib.metrics import ci_text, summarize
 from kdlib.models import n_params, poster_student, poster_teacher
-from kdlib.results import Cache, summarize
+from kdlib.results import Cache
 
 __all__ = ["EPOCH_RULES", "READINGS", "REGISTRY", "SOURCES", "ablation_note", "ablation_table",
            "alpha_one_check", "best_on_validation", "claims_tables", "compare_frameworks",

@@ -19,7 +19,7 @@ import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 from torch import nn
 
-from kdlib import claims
+from kdlib import claims, plots
 from kdlib.cifar_models import MODELS, madds
 from kdlib.cifar_models import TABLE1 as MODELS_TABLE1
 from kdlib.evidence import Evidence, Registry
@@ -50,7 +50,6 @@ __all__ = ["ACC", "READINGS", "REGISTRY", "SOURCES", "architecture_table", "capt
 
 SOURCES = ("003",)
 ACC = (0.0, 1.0)  # the range of an accuracy or an agreement: no interval leaves it
-_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 
 # Plausible readings of what the paper leaves open, each judged beside the main one at the
 # same scale (the claims table gives the verdict under each). Both reuse the main run's
@@ -484,6 +483,7 @@ def sweeps_figure(R: Results) -> plt.Figure:
     configuration, with the baseline (dashed) and, for the teachers, their own accuracy."""
     s = _summary(R.students, ["row"], "test_acc").set_index("row")
     base = s.loc[SCRATCH_ROW]
+    plots.style()
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.8), sharey=True)
     pal = sns.color_palette("viridis", 3)
     panels = [
@@ -521,6 +521,7 @@ def curves_figure(R: Results, metric: str = "test_acc") -> plt.Figure:
     """Test accuracy (or loss) against epoch, mean and 95% band over seeds, one panel per
     sweep (the paper's figures 6-11)."""
     s = _summary(R.curves, ["row", "epoch"], metric)
+    plots.style()
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.8), sharey=True)
     for ax, (title, rows) in zip(axes, SWEEPS.items(), strict=True):
         pal = sns.color_palette("viridis", len(rows))

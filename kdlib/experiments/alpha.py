@@ -26,6 +26,7 @@ from kdlib import data, metrics
 from kdlib.config import Param, ParamError, Schema
 from kdlib.executor import PARAMS as EXECUTOR_PARAMS
 from kdlib.executor import Unit, run_units
+from kdlib.metrics import summarize
 from kdlib.models import (
     StackedHaoCNN,
     hao_student,
@@ -33,7 +34,7 @@ from kdlib.models import (
     keras_hao_student,
     keras_hao_teacher,
 )
-from kdlib.results import PUBLISHED, Cache, Checkpoint, summarize
+from kdlib.results import PUBLISHED, Cache, Checkpoint
 from kdlib.train import distil_stack, predict, train_supervised
 
 __all__ = ["DIRECTIONS", "PAPER_DIRECTIONS", "SCHEMA", "SOURCE_SCALE", "VALIDATION", "Results",
@@ -380,11 +381,11 @@ def run(p: dict[str, Any], cache: Cache | None = None, compute: bool = True) -> 
     if p["teacher_data"] == "subset":  # then the teacher saw the noisy labels too
         teacher_keys += ["noise_rate", "noise_kind", "noise_seed"]
     tp = {k: p[k] for k in teacher_keys}
-    where = {"executor": p["executor"], "ray_address": p["ray_address"]}
+    executor_args = {"executor": p["executor"], "ray_address": p["ray_address"]}
     if compute:
         teacher = run_units(cache, "alpha", ds.digest, [Unit(
             "teacher", tp, lambda checkpoint: _teacher_unit(p, ds, x_np, y_noisy_np, checkpoint),
-            resumable=True)], **where, desc="alpha teacher")[0]
+            resumable=True)], **executor_args, desc="alpha teacher")[0]
     elif (teacher := cache.find("alpha", "teacher", tp, ds.digest)) is None:
         return None
     x, y = _tensors(x_np), torch.from_numpy(y_noisy_np)
@@ -402,7 +403,7 @@ def run(p: dict[str, Any], cache: Cache | None = None, compute: bool = True) -> 
             "students", params(seed),
             lambda checkpoint, seed=seed: _student_unit(p, seed, x, y, teacher, x_test, y_test,
                                                         changed, y_clean, checkpoint),
-            resumable=True) for seed in range(p["seeds"])], **where, desc="alpha seeds")
+            resumable=True) for seed in range(p["seeds"])], **executor_args, desc="alpha seeds")
     else:
         units = [cache.find("alpha", "students", params(seed), ds.digest)
                  for seed in range(p["seeds"])]

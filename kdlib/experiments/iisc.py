@@ -330,13 +330,13 @@ def run(p: dict[str, Any], cache: Cache | None = None, timings: bool = True,
     d, ds = _load(p)
     base = {k: p[k] for k in ("framework", "n_train", "teacher_epochs", "dropout",
                               "learning_rate")}
-    where = {"executor": p["executor"], "ray_address": p["ray_address"]}
+    executor_args = {"executor": p["executor"], "ray_address": p["ray_address"]}
     teachers = run_units(cache, "iisc", ds.digest, [Unit(
         "teacher", {**base, "seed": seed}, lambda seed=seed: _teacher_unit(p, seed, d))
-        for seed in range(p["seeds"])], **where, desc="IISc teachers")
+        for seed in range(p["seeds"])], **executor_args, desc="IISc teachers")
     students = [u["students"] for u in run_units(cache, "iisc", ds.digest, [Unit(
         "students", {**base, "alpha": p["alpha"], "seeds": p["seeds"], "row": row},
-        lambda row=row: _student_unit(p, row, d, teachers)) for row in p["rows"]], **where,
+        lambda row=row: _student_unit(p, row, d, teachers)) for row in p["rows"]], **executor_args,
         desc="IISc rows")]
     table = pd.concat(students, ignore_index=True).sort_values(["seed", "row"],
                                                                 ignore_index=True)

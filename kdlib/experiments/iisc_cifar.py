@@ -256,10 +256,10 @@ def run(p: dict[str, Any], cache: Cache) -> Part2:
     tp = {k: p[k] for k in ("cifar_n_train", "cifar_n_test", "cifar_width",
                             "cifar_teacher_epochs", "cifar_learning_rate", "cifar_batch_size",
                             "cifar_teacher_seed")}
-    where = {"executor": p["executor"], "ray_address": p["ray_address"]}
+    executor_args = {"executor": p["executor"], "ray_address": p["ray_address"]}
     teacher = run_units(cache, "iisc", ds.digest, [Unit(
         "cifar teacher", tp, lambda checkpoint: _teacher_unit(p, d, checkpoint),
-        resumable=True)], **where, desc="CIFAR-10 teacher")[0]
+        resumable=True)], **executor_args, desc="CIFAR-10 teacher")[0]
     sp = {**tp, **{k: p[k] for k in ("cifar_reduced_per_class", "cifar_n_test",
                                      "cifar_student_block", "cifar_epochs",
                                      "cifar_reduced_epochs", "cifar_alpha",
@@ -268,7 +268,7 @@ def run(p: dict[str, Any], cache: Cache) -> Part2:
     units = run_units(cache, "iisc", ds.digest, [Unit(
         f"cifar students {train_set}", {**sp, "seed": seed},
         lambda seed=seed, s=train_set: _students_unit(p, seed, s, d, teacher))
-        for seed, train_set in todo], **where, desc="CIFAR-10 students")
+        for seed, train_set in todo], **executor_args, desc="CIFAR-10 students")
     tables = []
     for (_, train_set), unit in zip(todo, units, strict=True):
         table = unit["students"]

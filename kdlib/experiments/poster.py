@@ -36,6 +36,7 @@ from kdlib.config import Param, ParamError, Schema
 from kdlib.executor import PARAMS as EXECUTOR_PARAMS
 from kdlib.executor import Unit, run_units
 from kdlib.experiments import alpha as alpha_study
+from kdlib.metrics import summarize
 from kdlib.models import (
     StackedMLP,
     keras_poster_student,
@@ -44,7 +45,7 @@ from kdlib.models import (
     poster_student,
     poster_teacher,
 )
-from kdlib.results import Cache, summarize
+from kdlib.results import Cache
 from kdlib.train import distil_stack, predict, train_supervised
 
 __all__ = ["ABLATIONS", "CONFUSED_PAIRS", "SCHEMA", "SOURCE_SCALE", "Results", "ablation_params",
@@ -420,14 +421,14 @@ def run(p: dict[str, Any], cache: Cache | None = None, keras_example: bool = Tru
     cache = cache or Cache()
     ds = data.load("mnist", p["data_dir"] or None)
     split = make_split(ds, p)
-    where = {"executor": p["executor"], "ray_address": p["ray_address"]}
+    executor_args = {"executor": p["executor"], "ray_address": p["ray_address"]}
     keys = ("framework", "split", "split_seed", "teacher_n_train", "activation", "dropout",
             "teacher_epochs", "batch_size", "learning_rate")
     seeds = sorted({teacher_seed(p, k) for k in range(p["seeds"])})
     teachers = run_units(cache, "poster", ds.digest, [
         Unit("teacher", {**{k: p[k] for k in keys}, "teacher_seed": t},
              lambda t=t: _teacher_unit(p, split, t)) for t in seeds],
-        **where, desc="poster teachers")
+        **executor_args, desc="poster teachers")
     n = p["n_train"]  # the students' images: the first n of the teacher's, and its logits
     students = Split(split.x[:n], split.y[:n], split.x_val, split.y_val, split.x_test,
                      split.y_test)
@@ -440,7 +441,7 @@ def run(p: dict[str, Any], cache: Cache | None = None, keras_example: bool = Tru
         "students", {**{k: v for k, v in p.items() if k not in ("profile", "seeds", "data_dir")},
                      "seed": seed}, lambda seed=seed: _student_unit(p, seed, students,
                                                                     served(seed)))
-        for seed in range(p["seeds"])], **where, desc="poster seeds")
+        for seed in range(p["seeds"])], **executor_args, desc="poster seeds")
     tables, confusion, logits = [], [], {}
     for seed, unit in enumerate(units):
         tables.append(unit["students"])

@@ -398,11 +398,11 @@ def run(p: dict[str, Any], cache: Cache | None = None) -> Results:
     base = {k: p[k] for k in ("dataset", "labels", "n_train", "n_val", "n_test", "width",
                               "batch_size", "channels_last")}
     tp = {**base, **{k: p[k] for k in ("teacher_epochs", "teacher_lr", "teacher_seed")}}
-    where = {"executor": p["executor"], "ray_address": p["ray_address"]}
+    executor_args = {"executor": p["executor"], "ray_address": p["ray_address"]}
     teachers = dict(zip(TEACHERS, run_units(cache, "teachers", ds.digest, [Unit(
         f"teacher {name}", {**tp, "teacher": name},
         lambda checkpoint, name=name: _teacher_unit(p, name, d, checkpoint), resumable=True)
-        for name in TEACHERS], **where, desc="teachers"), strict=True))
+        for name in TEACHERS], **executor_args, desc="teachers"), strict=True))
     sp = {**tp, **{k: p[k] for k in ("mixup", "bn_momentum")}}
     stopping = {k: p[k] for k in ("patience", "stop_monitor", "restore_best")}
     todo = [(seed, name, rows, epochs) for seed in range(p["seeds"])
@@ -412,7 +412,7 @@ def run(p: dict[str, Any], cache: Cache | None = None) -> Results:
                              "rows": list(rows), "epochs": epochs, "seed": seed},
         lambda checkpoint, seed=seed, rows=rows, epochs=epochs: _students_unit(
             p, seed, rows, epochs, d, teachers, checkpoint), resumable=True)
-        for seed, name, rows, epochs in todo], **where, desc="teachers' students")
+        for seed, name, rows, epochs in todo], **executor_args, desc="teachers' students")
     tables, curves = [], []
     for (seed, name, _, _), unit in zip(todo, units, strict=True):
         tables.append(unit["students"].assign(**{"pass": name}))
