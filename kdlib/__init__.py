@@ -3,10 +3,11 @@
 What runs when kdlib is imported, all of it here, in this order (import ``kdlib`` before torch
 runs any work and before TensorFlow loads):
 
-- Environment defaults for TensorFlow and Keras, set only where the user has not set them, as
-  TensorFlow reads them once, when it loads: ``TF_CPP_MIN_LOG_LEVEL=3`` (its start-up noise
-  stays out of notebooks and test logs), ``TF_ENABLE_ONEDNN_OPTS=0`` (also makes its results
-  repeatable) and ``KERAS_BACKEND=tensorflow``.
+- The environment of TensorFlow and Keras, which TensorFlow reads once, when it loads. Two
+  settings change results, so they are set whatever the environment says (a number must not
+  depend on a variable no cache key holds): ``TF_ENABLE_ONEDNN_OPTS=0`` (oneDNN's fused kernels
+  off: Keras runs repeat bit for bit) and ``KERAS_BACKEND=tensorflow``. ``TF_CPP_MIN_LOG_LEVEL=3``
+  (its start-up noise stays out of notebooks and test logs) is only a default.
 - :func:`kdlib.numerics.flush_denormals`: torch flushes denormals to zero on every CPU thread.
   Its worker threads copy the flag from the thread that starts them, so it must come before
   torch's first parallel work; it raises if it comes too late.
@@ -16,14 +17,15 @@ classes and its chapter's evidence registry. What used to run on import now runs
 needed: the seaborn theme (:func:`kdlib.plots.style`, called by every figure) and quieting
 TensorFlow's retracing warnings (in :mod:`kdlib.distiller`'s functions). Importing
 :mod:`kdlib.distiller` loads Keras and TensorFlow, so experiments import it only on their Keras
-path; :data:`kdlib.executor.THREADS` records torch's thread count as kdlib found it.
+path. torch's thread count is set around each unit of work from its parameters
+(:class:`kdlib.config.Numerics`), never at import.
 """
 
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
+os.environ["KERAS_BACKEND"] = "tensorflow"
 
 from kdlib.numerics import flush_denormals  # noqa: E402 (after the environment above)
 

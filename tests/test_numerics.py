@@ -30,3 +30,17 @@ def test_threads_started_before_kdlib_are_refused_with_the_fix():
     first = _python("import kdlib, torch; from kdlib.numerics import flushes_on_every_thread; "
                     "torch.set_num_threads(2); assert flushes_on_every_thread()")
     assert first.returncode == 0, first.stderr
+
+
+def test_the_settings_that_change_results_do_not_depend_on_the_environment():
+    """TensorFlow's oneDNN switch and Keras's backend change numbers that no cache key holds:
+    kdlib sets them whatever the environment says."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "1", "KERAS_BACKEND": "jax"}
+    out = subprocess.run([sys.executable, "-c", "import os, kdlib; print(os.environ["
+                          "'TF_ENABLE_ONEDNN_OPTS'], os.environ['KERAS_BACKEND'])"],
+                         env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["0", "tensorflow"]
