@@ -42,7 +42,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain: tqdm.auto wants ipywidgets in a kernel ("IProgress not found")
 
 from kdlib.config import Execution
 from kdlib.results import Cache, Entry
