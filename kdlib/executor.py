@@ -46,7 +46,7 @@ from tqdm import tqdm  # plain: tqdm.auto wants ipywidgets in a kernel ("IProgre
 
 from kdlib.config import Execution
 from kdlib.results import Cache, Entry
-from kdlib.units import Unit
+from kdlib.units import Unit, estimate
 
 __all__ = ["EXECUTORS", "run_units"]
 
@@ -61,15 +61,13 @@ def run_units(cache: Cache, experiment: str, units: Sequence[Unit], run: Executi
         raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}; got {run.executor!r}")
     if run.executor == "ray":
         _on_ray(cache, experiment, units, run.ray_address, desc, retries)
-    held = sum(cache.has(experiment, u.name, u.params, u.digest) for u in units)
-    print(f"{desc}: {len(units)} unit{'s' * (len(units) != 1)}, {held} in the cache, "
-          f"{len(units) - held} to compute", file=sys.stderr, flush=True)
+    print(f"{desc}: {estimate(cache, experiment, units)}", file=sys.stderr, flush=True)
     entries = []
     bar = tqdm(units, desc=desc, unit="unit", mininterval=5,  # a lone unit has its own bars
                disable=run.executor == "ray" or len(units) < 2)
     for u in bar:
         entries.append(cache.get_or_compute(experiment, u.name, u.params, u.digest, u.compute,
-                                            u.resumable))
+                                            u.resumable, u.size))
     return entries
 
 
@@ -82,7 +80,7 @@ def _compute(experiment: str, unit: Unit,
 
     cache = Cache(Path(root) if root else None)
     cache.get_or_compute(experiment, unit.name, unit.params, unit.digest, unit.compute,
-                         unit.resumable)
+                         unit.resumable, unit.size)
     key = cache.key(experiment, unit.name, unit.params, unit.digest)
     return key, ray.get_runtime_context().get_node_id(), cache.export(experiment, key)
 

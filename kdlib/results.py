@@ -262,12 +262,13 @@ class Cache:
 
     def get_or_compute(self, experiment: str, unit: str, params: dict[str, Any],
                        data_digest: str, compute: Callable[..., Entry],
-                       resumable: bool = False) -> Entry:
+                       resumable: bool = False, size: float | None = None) -> Entry:
         """Load the entry if it exists, else compute, store and return it.
 
         With ``resumable``, ``compute`` is called with the entry's :class:`Checkpoint`, which
         it may save its progress to and resume from; the checkpoint is deleted once the entry
-        is stored.
+        is stored. Its meta records the seconds it took and, if given, its ``size`` (the
+        unit's work in its own measure, for estimates: :func:`kdlib.units.estimate`).
         """
         key = self.key(experiment, unit, params, data_digest)
         folder = self.root / experiment / key
@@ -288,6 +289,8 @@ class Cache:
                     "data": data_digest, "code": code_hash(f"kdlib.experiments.{experiment}"),
                     "commit": git_commit(), "machine": cpu_model(),
                     "seconds": time.perf_counter() - start}  # this run's share, if resumed
+            if size is not None:
+                meta["size"] = size
             self._store(folder, entry, meta)
             checkpoint.clear()
             self.computed.append(key)

@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import json
+import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from kdlib.config import Execution, Numerics, Section
-from kdlib.results import Cache, Entry
+from kdlib.results import PUBLISHED, Cache, Entry
 
-__all__ = ["Ref", "Sweep", "Unit", "UnitError", "compute_seconds", "sweep"]
+__all__ = ["Estimate", "Ref", "Sweep", "Unit", "UnitError", "compute_seconds", "estimate",
+           "sweep"]
 
 
 class UnitError(TypeError):
@@ -81,6 +84,7 @@ class Unit:
     data: Mapping[str, Any] = field(default_factory=dict, repr=False)  # name -> Dataset
     numerics: Numerics = Numerics()
     resumable: bool = False
+    size: float = 1.0  # its work in its own measure (images x epochs, say): for estimates only
 
     def __post_init__(self) -> None:
         clash = set(self.inputs) & set(self.data)
@@ -164,3 +168,61 @@ def sweep(cache: Cache, experiment: str, teachers: Sequence[Unit],
     if compute:
         return Sweep(found, list(run_units(cache, experiment, todo, run, desc=desc)))
     return Sweep(found, [cache.find(experiment, u.name, u.params, u.digest) for u in todo])
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """How much of a list of units the cache holds, and how long the rest should take."""
+
+    units: int
+    held: int
+    seconds: float | None  # None: no unit of these kinds has been timed in reach
+    basis: str  # where the unit times come from
+
+    def __str__(self) -> str:
+        todo = self.units - self.held
+        text = (f"{self.units} unit{'s' * (self.units != 1)}, {self.held} in the cache, "
+                f"{todo} to compute")
+        if todo and self.seconds is not None:
+            text += f", about {_duration(self.seconds)} ({self.basis})"
+        elif todo:
+            text += ", no estimate (no unit of this kind timed yet)"
+        return text
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _rates(roots: Sequence[Any], experiment: str) -> dict[str, tuple[float, str]]:
+    """Per unit name: the median seconds per unit of size of the timed entries under
+    ``roots``, and the machine(s) they were timed on."""
+    found: dict[str, list[tuple[float, str]]] = {}
+    for root in roots:
+        for path in sorted((root / experiment).glob("*/meta.json")):
+            meta = json.loads(path.read_text())
+            if "seconds" in meta and meta.get("size"):
+                found.setdefault(meta["unit"], []).append(
+                    (meta["seconds"] / meta["size"], meta.get("machine", "unknown")))
+    return {name: (statistics.median(r for r, _ in rows), rows[-1][1])
+            for name, rows in found.items()}
+
+
+def estimate(cache: Cache, experiment: str, units: Sequence[Unit]) -> Estimate:
+    """The units the cache holds, and the time the others should take: each unit's size times
+    the median seconds per size of the entries of its kind (name) timed in this cache or in the
+    committed results. An estimate from this machine's own past units where there are any."""
+    todo = [u for u in units if not cache.has(experiment, u.name, u.params, u.digest)]
+    if not todo:
+        return Estimate(len(units), len(units), 0.0, "")
+    rates = _rates([PUBLISHED], experiment) | _rates([cache.root], experiment)
+    if any(u.name not in rates for u in todo):
+        return Estimate(len(units), len(units) - len(todo), None, "")
+    machines = sorted({rates[u.name][1] for u in todo})
+    seconds = sum(u.size * rates[u.name][0] for u in todo)
+    return Estimate(len(units), len(units) - len(todo), seconds,
+                    "from unit times on " + "; ".join(machines))

@@ -4,6 +4,8 @@ compute; every field of every section is in the key; the sweep finds committed e
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,7 +13,7 @@ import torch
 
 from kdlib.config import Execution, Numerics, Params, Section, param
 from kdlib.results import Cache
-from kdlib.units import Ref, Unit, UnitError, sweep
+from kdlib.units import Ref, Unit, UnitError, estimate, sweep
 
 
 class Teacher(Section):
@@ -140,3 +142,25 @@ def test_the_sweep_runs_teachers_then_students_and_finds_them_without_compute(tm
     keys = {u.params["teacher"]["params"]["teacher"]["epochs"] for u in students(
         [Ref(other[0], {})])}
     assert keys == {2}
+
+
+def test_the_estimate_scales_the_timed_units_of_each_kind_by_size(tmp_path):
+    p = Demo.resolve("quick")
+    cache = Cache(tmp_path)
+
+    def unit(seed: int, size: float) -> Unit:
+        return Unit("students", train_students, {"students": p.students, "seed": seed,
+                                                 "teacher": None}, size=size)
+
+    first = [unit(0, 2.0)]
+    assert "no estimate" in str(estimate(cache, "demo", first))
+    entry = cache.get_or_compute("demo", "students", first[0].params, first[0].digest,
+                                 lambda: train_students(p.students, 0, {"teacher": pd.DataFrame(
+                                     {"epochs": [1]})}), size=2.0)
+    assert entry["meta"]["size"] == 2.0
+    for path in (tmp_path / "demo").glob("*/meta.json"):  # pretend it took 10 s
+        m = json.loads(path.read_text())
+        path.write_text(json.dumps({**m, "seconds": 10.0}))
+    found = estimate(cache, "demo", [*first, unit(1, 6.0), unit(2, 3.0)])
+    assert (found.units, found.held, found.seconds) == (3, 1, 45.0)  # (6 + 3) x 10 s / 2
+    assert "3 units, 1 in the cache, 2 to compute, about 45 s (from unit times on" in str(found)
