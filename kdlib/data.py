@@ -425,6 +425,20 @@ def _check_arrays(arrays: tuple[np.ndarray, ...], n_classes: int, origin: str | 
                             f"labels lie outside [0, {n_classes}); {_FIX}")
 
 
+def _pooch() -> Any:
+    """pooch, imported when a download needs it. pooch imports ``tqdm.auto``, which in a
+    notebook kernel without ipywidgets warns "IProgress not found"; kdlib draws its own
+    progress (``_Progress``, plain tqdm) and never pooch's, so the warning is only noise."""
+    import warnings
+
+    from tqdm import TqdmWarning
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "IProgress not found", TqdmWarning)
+        import pooch
+    return pooch
+
+
 def _download(src: Source, dest: Path) -> None:
     """Download ``src``'s missing files into ``dest``, each verified before it is put in place.
 
@@ -435,7 +449,7 @@ def _download(src: Source, dest: Path) -> None:
     verified (``_check_download``); only then does pooch move it into place. A file that fails
     is deleted, and the error names it and the fix.
     """
-    import pooch  # only a download needs it
+    pooch = _pooch()
     from filelock import FileLock
 
     base = _base_url(src)

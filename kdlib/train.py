@@ -13,16 +13,23 @@ Speed tricks, each named (see ``bench/`` for their measured effect):
 Optimiser: Adam with Keras's defaults (lr 1e-3, betas 0.9/0.999, eps 1e-7), batch order
 reshuffled every epoch from the run's seed, last partial batch kept (as ``keras.Model.fit``).
 
-Resuming: :func:`distil_stack` can hand its whole state (weights, Adam's moments, the batch-order
-generator, the loss history) to a callback every few epochs and start again from such a state;
-a resumed run is bit-for-bit the uninterrupted one (``tests/test_train.py``).
+Resuming: every loop but :func:`distil_batched` can hand its whole state (weights, the
+optimiser's moments, the batch-order generator, the loss history) to a callback every few epochs
+and start again from such a state; a resumed run is bit-for-bit the uninterrupted one
+(``tests/test_train.py``). That logic, and the progress bar, are written once (:class:`_Epochs`).
+
+Progress: one bar per run on stderr counts its steps (epochs x batches), redrawn at most every
+5 s, so a long epoch shows its progress too. It is plain ``tqdm.tqdm``, never ``tqdm.auto``: in a
+notebook kernel without ipywidgets that one warns "IProgress not found" (``kdlib.book.Progress``
+shows the kernel's stderr while a chapter runs).
 """
 
 from __future__ import annotations
 
 import copy
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,20 +61,68 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> torch.T
     return torch.cat([model(xb) for xb in x.split(batch_size)], dim=-2)
 
 
-def _state(epoch: int, model: nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator,
-           **extra: Any) -> dict[str, Any]:
-    """Everything a run needs to go on after ``epoch``; a copy, as training changes tensors."""
-    return copy.deepcopy({"epoch": epoch, "model": model.state_dict(),
-                          "optimizer": opt.state_dict(), "generator": gen.get_state(), **extra})
+class _Epochs:
+    """The epochs of one training run: resumable, checkpointed, with a progress bar.
+
+    ``state`` (a checkpoint, or None) is handed to ``load`` and the run goes on after its
+    epoch. The bar counts the run's steps (``epochs`` x ``batches``) on stderr, redrawn at most
+    every 5 s, so a long epoch shows its progress too; call :meth:`step` after each batch.
+    :meth:`checkpoint` after epoch ``e`` hands ``on_checkpoint`` a deep copy (training goes on
+    changing the tensors) of ``{"epoch": e, **save()}`` when ``every`` divides ``e`` and ``e``
+    is not the last epoch. The bar closes when the iteration ends, early or not.
+    """
+
+    def __init__(self, epochs: int, batches: int, desc: str,
+                 state: dict[str, Any] | None = None,
+                 load: Callable[[dict[str, Any]], None] | None = None,
+                 save: Callable[[], dict[str, Any]] | None = None, every: int = 0,
+                 on_checkpoint: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.epochs, self.save, self.every, self.on_checkpoint = epochs, save, every, on_checkpoint
+        self.first = 1
+        if state is not None:
+            if load is None:
+                raise ValueError("state given to a run that cannot resume")
+            load(state)
+            self.first = state["epoch"] + 1
+        self.bar = tqdm(total=epochs * batches, initial=(self.first - 1) * batches, desc=desc,
+                        unit="step", mininterval=5, file=sys.stderr, dynamic_ncols=True)
+
+    def __iter__(self) -> Iterator[int]:
+        try:
+            for epoch in range(self.first, self.epochs + 1):
+                self.bar.set_postfix_str(f"epoch {epoch}/{self.epochs}", refresh=False)
+                yield epoch
+        finally:
+            self.bar.close()
+
+    def step(self) -> None:
+        """One batch done."""
+        self.bar.update()
+
+    def checkpoint(self, epoch: int) -> None:
+        """After ``epoch``: a checkpoint to ``on_checkpoint``, if one is due."""
+        if (self.every and self.on_checkpoint and self.save and epoch % self.every == 0
+                and epoch < self.epochs):
+            self.on_checkpoint(copy.deepcopy({"epoch": epoch, **self.save()}))
 
 
-def _restore(state: dict[str, Any], model: nn.Module, opt: torch.optim.Optimizer,
-             gen: torch.Generator) -> int:
-    """Load a :func:`_state` into the run; returns the first epoch still to train."""
-    model.load_state_dict(state["model"])
-    opt.load_state_dict(state["optimizer"])
-    gen.set_state(state["generator"])
-    return state["epoch"] + 1
+def _n_batches(n: int, batch_size: int) -> int:
+    return -(-n // batch_size)
+
+
+def _model_parts(model: nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator
+                 ) -> tuple[Callable[[dict[str, Any]], None], Callable[[], dict[str, Any]]]:
+    """``load`` and ``save`` of a run's model, optimiser and batch-order generator (the
+    checkpoint keys ``model``, ``optimizer``, ``generator``)."""
+    def load(state: dict[str, Any]) -> None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        gen.set_state(state["generator"])
+
+    def save() -> dict[str, Any]:
+        return {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                "generator": gen.get_state()}
+    return load, save
 
 
 def train_supervised(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int,
@@ -84,12 +139,15 @@ def train_supervised(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs:
     gen = torch.Generator().manual_seed(seed)
     opt = adam(model.parameters(), lr)
     losses: list[float] = []
-    first = 1
-    if state is not None:
-        first = _restore(state, model, opt, gen)
-        losses = list(state["losses"])
-    for epoch in tqdm(range(first, epochs + 1), desc=desc, unit="epoch", mininterval=5,
-                      initial=first - 1, total=epochs):
+    load, save = _model_parts(model, opt, gen)
+
+    def load_all(state: dict[str, Any]) -> None:
+        load(state)
+        losses.extend(state["losses"])
+
+    run = _Epochs(epochs, _n_batches(len(x), batch_size), desc, state, load_all,
+                  lambda: {**save(), "losses": losses}, checkpoint_every, on_checkpoint)
+    for epoch in run:
         model.train()
         total = 0.0
         for idx in _batches(len(x), batch_size, gen):
@@ -98,11 +156,11 @@ def train_supervised(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs:
             loss.backward()
             opt.step()
             total += loss.item() * len(idx)
+            run.step()
         losses.append(total / len(x))
         if stop is not None and stop(model):
             break
-        if checkpoint_every and on_checkpoint and epoch % checkpoint_every == 0 and epoch < epochs:
-            on_checkpoint(_state(epoch, model, opt, gen, losses=losses))
+        run.checkpoint(epoch)
     return losses
 
 
@@ -132,12 +190,15 @@ def distil_stack(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     gen = torch.Generator().manual_seed(seed)
     opt = adam(model.parameters(), lr)
     history = torch.zeros(epochs, s, dtype=torch.float64)
-    first = 1
-    if state is not None:
-        first = _restore(state, model, opt, gen)
-        history[:first - 1] = state["history"][:first - 1]
-    for epoch in tqdm(range(first, epochs + 1), desc=desc, unit="epoch", mininterval=5,
-                      initial=first - 1, total=epochs):
+    load, save = _model_parts(model, opt, gen)
+
+    def load_all(state: dict[str, Any]) -> None:
+        load(state)
+        history[:state["epoch"]] = state["history"][:state["epoch"]]
+
+    run = _Epochs(epochs, _n_batches(len(x), batch_size), desc, state, load_all,
+                  lambda: {**save(), "history": history}, checkpoint_every, on_checkpoint)
+    for epoch in run:
         model.train()
         total = torch.zeros(s, dtype=torch.float64)
         for idx in _batches(len(x), batch_size, gen):
@@ -148,11 +209,11 @@ def distil_stack(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
             loss.sum().backward()
             opt.step()
             total += loss.detach().double() * len(idx)
+            run.step()
         history[epoch - 1] = total / len(x)
         if epoch in snapshots and on_snapshot is not None:
             on_snapshot(epoch, model)
-        if checkpoint_every and on_checkpoint and epoch % checkpoint_every == 0 and epoch < epochs:
-            on_checkpoint(_state(epoch, model, opt, gen, history=history))
+        run.checkpoint(epoch)
     return history
 
 
@@ -174,7 +235,8 @@ def distil_batched(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     rows = torch.arange(s)[:, None]
     opt = adam(model.parameters(), lr)
     history = torch.zeros(epochs, s, dtype=torch.float64)
-    for epoch in tqdm(range(1, epochs + 1), desc=desc, unit="epoch", mininterval=5):
+    run = _Epochs(epochs, _n_batches(len(x), batch_size), desc)
+    for epoch in run:
         model.train()
         order = torch.stack([torch.randperm(len(x), generator=g) for g in gens])
         total = torch.zeros(s, dtype=torch.float64)
@@ -185,6 +247,7 @@ def distil_batched(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
             loss.sum().backward()
             opt.step()
             total += loss.detach().double() * idx.shape[1]
+            run.step()
         history[epoch - 1] = total / len(x)
     return history
 
@@ -302,12 +365,12 @@ def train_augmented(models: dict[str, nn.Module], recipes: dict[str, Recipe], x:
         for m in [*models.values(), *teachers.values()]:
             m.to(memory_format=torch.channels_last)
     gen = torch.Generator().manual_seed(seed)
-    steps = epochs * -(-len(x) // batch_size)
+    steps = epochs * _n_batches(len(x), batch_size)
     optims = {name: _optimiser(m.parameters(), recipes[name], steps)
               for name, m in models.items()}
     seconds = dict.fromkeys([*models, *(teachers or {"teacher": None})], 0.0)
-    first = 1
-    if state is not None:
+
+    def load(state: dict[str, Any]) -> None:
         for name, m in models.items():
             m.load_state_dict(state["models"][name])
             optims[name][0].load_state_dict(state["optimizers"][name])
@@ -316,11 +379,19 @@ def train_augmented(models: dict[str, nn.Module], recipes: dict[str, Recipe], x:
         if "torch_rng" in state:  # dropout draws from torch's global generator
             torch.set_rng_state(state["torch_rng"])
         seconds.update(state["seconds"])
-        first = state["epoch"] + 1
+
+    def save() -> dict[str, Any]:
+        return {"generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                "seconds": seconds,
+                "models": {n: m.state_dict() for n, m in models.items()},
+                "optimizers": {n: o.state_dict() for n, (o, _) in optims.items()},
+                "schedulers": {n: s.state_dict() for n, (_, s) in optims.items()}}
+
+    run = _Epochs(epochs, _n_batches(len(x), batch_size), desc, state, load, save,
+                  1 if on_epoch else 0, on_epoch)
     for t in teachers.values():
         t.eval()
-    for epoch in tqdm(range(first, epochs + 1), desc=desc, unit="epoch", mininterval=5,
-                      initial=first - 1, total=epochs):
+    for epoch in run:
         for m in models.values():
             m.train()
         for idx in _batches(len(x), batch_size, gen):
@@ -348,13 +419,8 @@ def train_augmented(models: dict[str, nn.Module], recipes: dict[str, Recipe], x:
                 opt.step()
                 schedule.step()
                 seconds[name] += time.perf_counter() - start
+            run.step()
         if after_epoch is not None and after_epoch(epoch):
             break
-        if on_epoch is not None and epoch < epochs:
-            on_epoch(copy.deepcopy({
-                "epoch": epoch, "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
-                "seconds": seconds,
-                "models": {n: m.state_dict() for n, m in models.items()},
-                "optimizers": {n: o.state_dict() for n, (o, _) in optims.items()},
-                "schedulers": {n: s.state_dict() for n, (_, s) in optims.items()}}))
+        run.checkpoint(epoch)
     return seconds

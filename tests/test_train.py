@@ -219,3 +219,95 @@ def test_batched_seeds_train_as_each_would_alone():
         for p, q in zip(batched.unstack(i).parameters(), alone.parameters(), strict=True):
             assert torch.allclose(p, q, atol=1e-5)
         assert not torch.allclose(batched.unstack(i).out.weight, students[i].out.weight)
+
+
+class _Bar:
+    """Records what a training loop tells its progress bar."""
+
+    made: list["_Bar"] = []
+
+    def __init__(self, total, initial, **kwargs):
+        self.total, self.n, self.kwargs, self.closed = total, initial, kwargs, False
+        _Bar.made.append(self)
+
+    def update(self, n=1):
+        self.n += n
+
+    def set_postfix_str(self, text, refresh=True):
+        self.postfix = text
+
+    def close(self):
+        self.closed = True
+
+
+def test_every_loop_counts_its_steps_on_one_bar_that_resumes_where_it_stopped(monkeypatch):
+    """A bar over epochs x batches (so a long epoch shows progress), on stderr, closed at the
+    end; a resumed run starts it at the steps already done."""
+    import sys
+
+    from kdlib import train
+    from kdlib.train import Recipe, train_augmented
+
+    monkeypatch.setattr(train, "tqdm", _Bar)
+    _Bar.made.clear()
+    x, y, t = _data(40)  # 3 batches of 16
+    torch.manual_seed(0)
+    saved = []
+    train_supervised(hao_student(), x, y, 2, 16, 1e-3, seed=0, checkpoint_every=1,
+                     on_checkpoint=saved.append, desc="teacher")
+    train_supervised(hao_student(), x, y, 2, 16, 1e-3, seed=0, state=saved[0])
+    distil_stack(_stack(2), x, y, t, [0.1, 0.8], 3.0, 2, 16, 1e-3, seed=3)
+    batched = BatchedMLP([iisc_student(4), iisc_student(4)])
+    distil_batched(batched, x.flatten(1), y, torch.stack([t, t]), 0.3, 2.0, 2, 16, 1e-3, [0, 1])
+    net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    train_augmented({"a": net}, {"a": Recipe(1.0)}, x, y, 2, 16, 0)
+    assert [(b.total, b.n, b.closed) for b in _Bar.made] == [(6, 6, True), (6, 6, True),
+                                                              (6, 6, True), (6, 6, True),
+                                                              (6, 6, True)]
+    assert _Bar.made[0].kwargs["desc"] == "teacher" and _Bar.made[0].postfix == "epoch 2/2"
+    assert all(b.kwargs["file"] is sys.stderr and b.kwargs["mininterval"] <= 10
+               for b in _Bar.made)
+
+
+def test_a_stopped_run_closes_its_bar_and_a_resumed_one_starts_at_its_steps(monkeypatch):
+    from kdlib import train
+
+    starts = []
+
+    class Bar(_Bar):
+        def __init__(self, total, initial, **kwargs):
+            super().__init__(total, initial, **kwargs)
+            starts.append(initial)
+
+    monkeypatch.setattr(train, "tqdm", Bar)
+    _Bar.made.clear()
+    x, y, _ = _data(40)
+    torch.manual_seed(0)
+    saved = []
+    train_supervised(hao_student(), x, y, 3, 16, 1e-3, seed=0, checkpoint_every=1,
+                     on_checkpoint=saved.append)
+    train_supervised(hao_student(), x, y, 3, 16, 1e-3, seed=0, state=saved[1])
+    train_supervised(hao_student(), x, y, 3, 16, 1e-3, seed=0, stop=lambda m: True)
+    assert starts == [0, 6, 0]
+    assert [(b.n, b.closed) for b in _Bar.made] == [(9, True), (9, True), (3, True)]
+
+
+def test_checkpoints_keep_the_keys_older_code_wrote_so_its_checkpoints_resume():
+    """The checkpoint format is the one saved by earlier kdlib (a before/after run of every
+    loop showed old checkpoints resume bit for bit): same keys, in the same order."""
+    from kdlib.train import Recipe, train_augmented
+
+    x, y, t = _data(32)
+    torch.manual_seed(0)
+    saved = []
+    train_supervised(hao_student(), x, y, 2, 16, 1e-3, seed=0, checkpoint_every=1,
+                     on_checkpoint=saved.append)
+    distil_stack(_stack(1), x, y, t, [0.5], 3.0, 2, 16, 1e-3, seed=0, checkpoint_every=1,
+                 on_checkpoint=saved.append)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    train_augmented({"a": net}, {"a": Recipe(1.0)}, x, y, 2, 16, 0, on_epoch=saved.append)
+    assert [list(s) for s in saved] == [
+        ["epoch", "model", "optimizer", "generator", "losses"],
+        ["epoch", "model", "optimizer", "generator", "history"],
+        ["epoch", "generator", "torch_rng", "seconds", "models", "optimizers", "schedulers"]]
+    assert [s["epoch"] for s in saved] == [1, 1, 1]
