@@ -43,6 +43,26 @@ def chapters() -> list[str]:
     return names()
 
 
+def plan(name: str, profile: str) -> str:
+    """What a chapter will compute at ``profile``: its units, how many the cache holds, and an
+    estimate of the time the others take (:func:`kdlib.units.estimate`)."""
+    from kdlib.chapters import get
+    from kdlib.results import Cache
+    from kdlib.units import Estimate, estimate
+
+    chapter = get(name)
+    if chapter.plan is None:
+        return "nothing to train"
+    cache, by_experiment = Cache(), {}
+    for experiment, unit in chapter.plan(chapter.params.resolve(profile)):
+        by_experiment.setdefault(experiment, []).append(unit)
+    found = [estimate(cache, e, units) for e, units in by_experiment.items()]
+    seconds = None if any(f.seconds is None for f in found) else sum(f.seconds for f in found)
+    bases = "; ".join(sorted({f.basis for f in found if f.basis}))
+    return str(Estimate(sum(f.units for f in found), sum(f.held for f in found), seconds,
+                        bases))
+
+
 def write_parameters(root: Path = ROOT, check: bool = False) -> list[str]:
     """Write each chapter notebook's ``parameters`` cell from its parameters' model
     (:func:`kdlib.config.parameters_cell`); with ``check``, write nothing. Returns the names
@@ -190,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     kept = "; the book in _build/ was not changed"
     for name in args.only or chapters():
-        print(f"executing notebooks/{name}.ipynb (profile {args.profile}) ...", flush=True)
+        print(f"executing notebooks/{name}.ipynb (profile {args.profile}): "
+              f"{plan(name, args.profile)}", flush=True)
         try:
             execute(name, args.profile, root=root)
         except ChapterError as e:

@@ -38,7 +38,10 @@ class Chapter:
       scorecard counts (``None``: it judges no claims);
     - ``evidence_for``: ``evidence_for(params, cache)``, the evidence its claims are judged on;
     - ``sources``: the source documents it judges (``data/claims/<source>.yaml``);
-    - ``example``: a re-run command shown in its parameters cell.
+    - ``example``: a re-run command shown in its parameters cell;
+    - ``plan``: ``plan(params)``, every unit its notebook uses, as ``(experiment, unit)`` pairs,
+      so the book can say before it starts what the cache holds and what is left to compute
+      (``None``: it computes nothing).
     """
 
     name: str
@@ -48,6 +51,7 @@ class Chapter:
     evidence_for: Callable[..., Any] | None
     sources: tuple[str, ...]
     example: str
+    plan: Callable[..., Any] | None = None
 
 
 def names() -> list[str]:
