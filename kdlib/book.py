@@ -202,8 +202,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--root", type=Path, default=ROOT, help="the book's directory")
     ap.add_argument("--write-parameters", action="store_true",
                     help="write each notebook's parameters cell from its model, then stop")
+    ap.add_argument("--record-unit-times", action="store_true",
+                    help="write the cache's unit times to data/unit_times.json, then stop")
     args = ap.parse_args(argv)
     root = args.root.resolve()
+    if args.record_unit_times:
+        from kdlib.results import Cache
+        from kdlib.units import UNIT_TIMES, record_unit_times
+
+        record_unit_times(Cache())
+        print(UNIT_TIMES)
+        return 0
     if args.write_parameters:
         for name in write_parameters(root):
             print(f"wrote the parameters cell of notebooks/{name}.ipynb")

@@ -22,13 +22,18 @@ import json
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kdlib.config import Execution, Numerics, Section
-from kdlib.results import PUBLISHED, Cache, Entry
+from kdlib.results import PUBLISHED, ROOT, Cache, Entry
 
-__all__ = ["Estimate", "Ref", "Sweep", "Unit", "UnitError", "compute_seconds", "estimate",
-           "sweep"]
+__all__ = ["UNIT_TIMES", "Estimate", "Ref", "Sweep", "Unit", "UnitError", "compute_seconds",
+           "estimate", "record_unit_times", "sweep"]
+
+# Seconds per unit of size of each kind of unit, measured on a build machine and committed, so a
+# fresh clone's first build can estimate too (``python -m kdlib.book --record-unit-times``).
+UNIT_TIMES = ROOT / "data" / "unit_times.json"
 
 
 class UnitError(TypeError):
@@ -219,10 +224,26 @@ def estimate(cache: Cache, experiment: str, units: Sequence[Unit]) -> Estimate:
     todo = [u for u in units if not cache.has(experiment, u.name, u.params, u.digest)]
     if not todo:
         return Estimate(len(units), len(units), 0.0, "")
-    rates = _rates([PUBLISHED], experiment) | _rates([cache.root], experiment)
+    committed = json.loads(UNIT_TIMES.read_text()).get(experiment, {}) if UNIT_TIMES.exists() \
+        else {}
+    rates = ({name: (r[0], r[1]) for name, r in committed.items()}
+             | _rates([PUBLISHED], experiment) | _rates([cache.root], experiment))
     if any(u.name not in rates for u in todo):
         return Estimate(len(units), len(units) - len(todo), None, "")
     machines = sorted({rates[u.name][1] for u in todo})
     seconds = sum(u.size * rates[u.name][0] for u in todo)
     return Estimate(len(units), len(units) - len(todo), seconds,
                     "from unit times on " + "; ".join(machines))
+
+
+def record_unit_times(cache: Cache, path: Path = UNIT_TIMES) -> dict[str, Any]:
+    """Write the seconds per unit of size of every kind of unit timed in ``cache`` to
+    ``path`` (to be committed), keeping the kinds it has not timed; returns what it wrote."""
+    table = json.loads(path.read_text()) if path.exists() else {}
+    for folder in sorted(p for p in cache.root.iterdir() if p.is_dir()):
+        for name, (rate, machine) in _rates([cache.root], folder.name).items():
+            table.setdefault(folder.name, {})[name] = [rate, machine]
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+    tmp.replace(path)
+    return table

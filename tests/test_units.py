@@ -164,3 +164,21 @@ def test_the_estimate_scales_the_timed_units_of_each_kind_by_size(tmp_path):
     found = estimate(cache, "demo", [*first, unit(1, 6.0), unit(2, 3.0)])
     assert (found.units, found.held, found.seconds) == (3, 1, 45.0)  # (6 + 3) x 10 s / 2
     assert "3 units, 1 in the cache, 2 to compute, about 45 s (from unit times on" in str(found)
+
+
+def test_unit_times_recorded_from_a_cache_give_a_fresh_cache_its_estimate(tmp_path, monkeypatch):
+    import kdlib.units as units
+
+    p = Demo.resolve("quick")
+    timed = Cache(tmp_path / "timed")
+    u = Unit("students", train_students, {"students": p.students, "seed": 0, "teacher": None},
+             size=4.0)
+    timed.get_or_compute("demo", u.name, u.params, u.digest, lambda: {"t": pd.DataFrame(
+        {"x": [1]})}, size=4.0)
+    for path in (tmp_path / "timed" / "demo").glob("*/meta.json"):
+        path.write_text(json.dumps({**json.loads(path.read_text()), "seconds": 8.0}))
+    table = units.record_unit_times(timed, tmp_path / "unit_times.json")
+    assert table["demo"]["students"][0] == 2.0  # seconds per unit of size
+    monkeypatch.setattr(units, "UNIT_TIMES", tmp_path / "unit_times.json")
+    fresh = estimate(Cache(tmp_path / "fresh"), "demo", [u])
+    assert (fresh.held, fresh.seconds) == (0, 8.0)
