@@ -330,3 +330,13 @@ def test_a_teacher_killed_after_an_epoch_resumes_there(tmp_path, monkeypatch):
     assert trained == [1]
     cols = [c for c in whole.columns if c != "seconds"]
     assert again[cols].equals(whole[cols])
+
+
+def test_the_notebook_words_every_reading():
+    """The readings' prose lives in the notebook's markdown: one bullet per reading run."""
+    import json
+    from pathlib import Path
+
+    nb = json.loads((Path(__file__).parents[1] / "notebooks" / "alpha.ipynb").read_text())
+    text = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    assert all(f"- **{name}**:" in text for name in alpha.READINGS)

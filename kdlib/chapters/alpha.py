@@ -34,7 +34,7 @@ from kdlib.results import Cache, code_hash, summarize
 
 __all__ = ["BUDGETS", "CHAPTER", "REGISTRY", "SOURCES", "claims_tables", "comparison_note",
            "directions_note", "directions_summary", "directions_table", "discussion",
-           "evidence", "evidence_for", "judged", "paper_figure", "paper_note", "readings_note",
+           "evidence", "evidence_for", "judged", "paper_figure", "paper_note",
            "run_description", "run_name", "scale_note", "teacher_note"]
 
 SOURCES = ("000", "001")
@@ -147,21 +147,6 @@ def evidence(r: Results, name: str | None = None) -> Evidence:
                  "value": float(r.teacher["test_acc"].iloc[0]), "source_scale": teacher_scale})
     return Evidence.build(rows, REGISTRY, name or run_name(r), dataset=p["dataset"],
                           details=("our_epoch",), labels={"our_epoch": "our epoch"})
-
-
-def readings_note(p: AlphaParams) -> str:
-    """What each reading changes, in words."""
-    lines = ["```{admonition} Readings of the report",
-             ":class: note",
-             "Where the report leaves a choice open, the chapter also runs each plausible "
-             "reading at this run's scale and gives its verdict beside the main one:"]
-    words = {"noise: symmetric": "each perturbed label becomes a random other class, instead "
-             "of the report's example of shifting a 4 to a 3 ('shift')",
-             "teacher: noisy subset": "the teacher trains on the students' 10,000 noisy "
-             "images instead of all of MNIST's clean training images"}
-    lines += [f"- **{name}**: {words.get(name, name)}." for name in READINGS]
-    lines += ["", "A verdict that is the same under every reading is *robust*.", "```"]
-    return "\n".join(lines)
 
 
 def claims_tables(p: AlphaParams, r: Results, committed: Results | None,
