@@ -266,6 +266,9 @@ def teacher_unit(data: Data, noise: Noise | None, teacher: Teacher, training: Tr
                 m, _tensors(x_val).numpy())), torch.from_numpy(y_val)))
             return False
 
+        import keras
+
+        keras.utils.set_random_seed(teacher.teacher_seed)  # its initial weights: seeded
         model = keras_hao_teacher()
         losses = distiller.fit_supervised(model, xt.numpy(), yt.numpy(), epochs, batch, lr,
                                           teacher.teacher_seed, stop=record)
