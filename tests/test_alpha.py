@@ -148,13 +148,56 @@ def test_the_committed_paper_run_is_found_by_parameters():
     assert "commit" in name and "seeds" in name
     ev = chapter.evidence(committed, "committed")
     assert ev.table[ev.table["metric"] == "test_acc"]["source_scale"].all()
+    # re-keyed to issue 23's units (tools/rekey_alpha.py): the code that computed them is
+    # kept, so the chapter still says the code has changed since; so is their compute time
+    assert all("rekeyed" in e["meta"] for e in committed.entries)
+    assert committed.compute_seconds > 3600
+    assert "has changed since" in chapter.paper_note(p, committed)
+
+
+def _keys(p):
+    from kdlib.data import Dataset
+
+    ds = Dataset("mnist", *[None] * 4, classes=(), digest="d", source="")
+    teacher, seeds = alpha.units_of(p, ds)
+    return teacher.params, seeds[0].params
+
+
+def test_a_clean_teacher_is_shared_by_every_noise_a_noisy_one_is_not():
+    """The teacher receives the noise section only when it trains on the noisy labels: then
+    the noise is in its key; a teacher of the clean images is keyed without it, so one
+    serves every noise level. The students' keys always hold the noise."""
+    full = alpha.resolve({"profile": "default"})
+    for change in ({"noise_rate": 0.2}, {"noise_kind": "symmetric"}, {"noise_seed": 1}):
+        teacher, students = _keys(full)
+        other_teacher, other_students = _keys(full.replace(**change))
+        assert other_teacher == teacher and other_students != students
+        subset = full.replace(teacher_data="subset")
+        assert _keys(subset.replace(**change))[0] != _keys(subset)[0]
+    assert _keys(full)[0]["noise"] is None
+
+
+def test_each_section_field_keys_the_units_that_receive_it():
+    p = alpha.resolve(TINY)
+    base = _keys(p)
+    changes = {"dataset": "fashion_mnist", "n_train": 300, "n_test": 200,
+               "teacher_epochs": 2, "teacher_seed": 1, "framework": "keras", "batch_size": 10,
+               "learning_rate": 0.01, "threads": 1,
+               "alphas": [0.5], "temperature": 2.0, "epochs": 3, "snapshots": [2]}
+    teacher_fields = {"dataset", "n_train", "n_test", "teacher_epochs", "teacher_seed",
+                      "framework", "batch_size", "learning_rate", "threads"}
+    for name, value in changes.items():
+        teacher, students = _keys(p.replace(**{name: value}))
+        assert (teacher != base[0]) == (name in teacher_fields), name
+        assert students != base[1], name  # the students' key holds the teacher's
+    assert _keys(p.replace(seeds=5)) == base  # how many seeds is in no unit's key
 
 
 def test_teacher_target_is_gone():
     """The teacher stopped when its validation accuracy reached the claimed 0.988: a stop rule
     set from the number under test. It trains its epochs; the parameter is refused."""
     with pytest.raises(ParamError, match="unknown parameter 'teacher_target'"):
-        alpha.SCHEMA.resolve("quick", teacher_target=0.988)
+        alpha.AlphaParams.resolve("quick", teacher_target=0.988)
 
 
 def test_future_directions_vary_one_thing_each(tmp_path):
@@ -162,7 +205,7 @@ def test_future_directions_vary_one_thing_each(tmp_path):
     q = alpha.direction_params(p, "noise 20%")
     assert q["noise_rate"] == 0.2 and q["alphas"] == alpha.DIRECTION_ALPHAS
     assert q["epochs"] == 1 and q["snapshots"] == [1] and q["n_train"] == p["n_train"]
-    d = alpha.directions({**p, "seeds": 1}, Cache(tmp_path))
+    d = alpha.directions(p.replace(seeds=1), Cache(tmp_path))
     assert list(dict.fromkeys(d["variant"])) == list(alpha.DIRECTIONS)
     per = d.groupby("variant").size()
     assert (per == len(alpha.DIRECTION_ALPHAS) + 1).all()  # five alphas and the scratch student
@@ -191,7 +234,7 @@ def test_keras_framework_gives_the_same_tables(tmp_path, first_run):
 
 
 def test_compare_frameworks_rows_and_verdicts(tmp_path):
-    table = chapter.compare_frameworks(alpha.resolve({**TINY, "seeds": 2}), Cache(tmp_path))
+    table = alpha.compare_frameworks(alpha.resolve({**TINY, "seeds": 2}), Cache(tmp_path))
     assert table[["student", "alpha"]].values.tolist() == [
         ["distilled", 0.0], ["distilled", 0.5], ["distilled", 1.0], ["scratch", 1.0]]
     assert set(table["within seed noise"]) <= {"agree", "differ", "one seed: cannot tell"}
@@ -212,7 +255,7 @@ def test_discussion_is_written_from_the_run(first_run):
 
 def test_check_data_covers_the_directions_data_sets(monkeypatch):
     seen = []
-    monkeypatch.setattr(alpha.data, "load", lambda name, data_dir=None: seen.append(name))
+    monkeypatch.setattr(alpha.datasets, "load", lambda name, data_dir=None: seen.append(name))
     alpha.check_data(alpha.resolve(TINY))
     assert seen == ["fashion_mnist", "mnist"]  # Fashion-MNIST for the future directions
 
@@ -287,3 +330,13 @@ def test_a_teacher_killed_after_an_epoch_resumes_there(tmp_path, monkeypatch):
     assert trained == [1]
     cols = [c for c in whole.columns if c != "seconds"]
     assert again[cols].equals(whole[cols])
+
+
+def test_the_notebook_words_every_reading():
+    """The readings' prose lives in the notebook's markdown: one bullet per reading run."""
+    import json
+    from pathlib import Path
+
+    nb = json.loads((Path(__file__).parents[1] / "notebooks" / "alpha.ipynb").read_text())
+    text = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    assert all(f"- **{name}**:" in text for name in alpha.READINGS)

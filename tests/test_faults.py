@@ -425,7 +425,7 @@ def test_every_deserialisation_in_kdlib_is_a_safe_one():
 
 @pytest.mark.parametrize(("notebook", "bad", "message"), [
     pytest.param("alpha", {"alpha": 1.5}, "unknown parameter 'alpha' for alpha (did you mean "
-                 "'alphas'?); known: framework, dataset, data_dir, n_train, n_test,",
+                 "'alphas'?); known: dataset, n_train, n_test, noise_rate, noise_kind,",
                  id="alpha-unknown"),
     pytest.param("iisc", {"alpha": 1.5}, "alpha must be a number in [0, 1]; got 1.5",
                  id="alpha-range"),

@@ -9,43 +9,36 @@ results answer claims, does.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import pandas as pd
 
 from kdlib import claims, metrics, plots
+from kdlib.chapters import Chapter
 from kdlib.evidence import Evidence, Registry
 from kdlib.experiments.alpha import (
     DIRECTIONS,
+    READINGS,
     SOURCE_SCALE,
     VALIDATION,
+    AlphaParams,
     Results,
     comparison_params,
     direction_params,
     paper_params,
     paper_run,
+    reading_params,
     run,
 )
 from kdlib.metrics import ci_text, summarize
 from kdlib.results import Cache, code_hash
 
-__all__ = ["BUDGETS", "READINGS", "REGISTRY", "SOURCES", "claims_tables", "compare_frameworks",
-           "comparison_note", "directions_note", "directions_summary", "directions_table",
-           "discussion", "evidence", "evidence_for", "judged", "paper_figure", "paper_note",
-           "reading_params", "readings_note", "run_description", "run_name", "scale_note",
-           "teacher_note"]
+__all__ = ["BUDGETS", "CHAPTER", "REGISTRY", "SOURCES", "claims_tables", "comparison_note",
+           "directions_note", "directions_summary", "directions_table", "discussion",
+           "evidence", "evidence_for", "judged", "paper_figure", "paper_note",
+           "run_description", "run_name", "scale_note", "teacher_note"]
 
 SOURCES = ("000", "001")
 BUDGETS = (100, 300, 500, 1000)  # the source's epoch budgets (Figure 3)
-
-# Plausible readings of what the report leaves open, each run beside the main one at the
-# same scale; the claims table shows the verdict under each.
-READINGS: dict[str, dict[str, Any]] = {
-    # "if an image has label 4, ... changing it to 3": an example; random labels also fit
-    "noise: symmetric": {"noise_kind": "symmetric"},
-    # "trained the teacher model on all of the MNIST": or on the students' noisy images
-    "teacher: noisy subset": {"teacher_data": "subset"},
-}
 
 # ------------------------------------------------------------------ evidence for the claims
 REGISTRY = Registry()
@@ -100,7 +93,7 @@ def _loss_gap(t: pd.DataFrame) -> pd.DataFrame:
     return own[["alpha", *keys]].assign(value=gap).dropna()
 
 
-def budget_map(p: dict[str, Any]) -> dict[int, list[int]]:
+def budget_map(p: AlphaParams) -> dict[int, list[int]]:
     """Our evaluated epoch standing for each of the source's budgets, by the ratio of total
     epochs (at the paper's 1,000 epochs, each budget is itself): our epoch -> budgets."""
     out: dict[int, list[int]] = {}
@@ -111,7 +104,7 @@ def budget_map(p: dict[str, Any]) -> dict[int, list[int]]:
     return out
 
 
-def _students_at_source_scale(p: dict[str, Any]) -> bool:
+def _students_at_source_scale(p: AlphaParams) -> bool:
     src = SOURCE_SCALE
     return (p["dataset"] == "mnist" and p["n_train"] == src["n_train"]
             and p["n_test"] == src["n_test"] and p["epochs"] == src["epochs"]
@@ -156,27 +149,7 @@ def evidence(r: Results, name: str | None = None) -> Evidence:
                           details=("our_epoch",), labels={"our_epoch": "our epoch"})
 
 
-def reading_params(p: dict[str, Any], reading: str) -> dict[str, Any]:
-    """The main run's parameters under another reading of the source."""
-    return {**p, **READINGS[reading]}
-
-
-def readings_note(p: dict[str, Any]) -> str:
-    """What each reading changes, in words."""
-    lines = ["```{admonition} Readings of the report",
-             ":class: note",
-             "Where the report leaves a choice open, the chapter also runs each plausible "
-             "reading at this run's scale and gives its verdict beside the main one:"]
-    words = {"noise: symmetric": "each perturbed label becomes a random other class, instead "
-             "of the report's example of shifting a 4 to a 3 ('shift')",
-             "teacher: noisy subset": "the teacher trains on the students' 10,000 noisy "
-             "images instead of all of MNIST's clean training images"}
-    lines += [f"- **{name}**: {words.get(name, name)}." for name in READINGS]
-    lines += ["", "A verdict that is the same under every reading is *robust*.", "```"]
-    return "\n".join(lines)
-
-
-def claims_tables(p: dict[str, Any], r: Results, committed: Results | None,
+def claims_tables(p: AlphaParams, r: Results, committed: Results | None,
                   cache: Cache | None = None) -> dict[str, pd.DataFrame]:
     """The chapter's claims tables: ``"default"``, this build's run judged with a verdict
     per reading; ``"paper"``, the committed paper-scale run (absent without one); and
@@ -197,7 +170,7 @@ def claims_tables(p: dict[str, Any], r: Results, committed: Results | None,
     return out
 
 
-def evidence_for(p: dict[str, Any], cache: Cache | None = None) -> list[Evidence]:
+def evidence_for(p: AlphaParams, cache: Cache | None = None) -> list[Evidence]:
     """The evidence the chapter judges by: the committed paper-scale run (if any, and if this
     is not itself the paper profile's run), then this build's run."""
     committed = paper_run(p) if p["profile"] != "paper" else None
@@ -205,13 +178,13 @@ def evidence_for(p: dict[str, Any], cache: Cache | None = None) -> list[Evidence
     return [*found, evidence(run(p, cache))]
 
 
-def judged(p: dict[str, Any], cache: Cache | None = None) -> pd.DataFrame:
+def judged(p: AlphaParams, cache: Cache | None = None) -> pd.DataFrame:
     """The verdicts the scorecard counts for this chapter (see :func:`claims_tables`)."""
     committed = paper_run(p) if p["profile"] != "paper" else None
     return claims_tables(p, run(p, cache), committed, cache)["primary"]
 
 
-def paper_note(p: dict[str, Any], r: Results | None) -> str:
+def paper_note(p: AlphaParams, r: Results | None) -> str:
     """What the paper-scale section shows: which run, how long it took, or why it is absent."""
     q = paper_params(p)
     command = "python -m kdlib.run alpha --profile paper"
@@ -291,7 +264,7 @@ def directions_table(d: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("variant")
 
 
-def directions_note(p: dict[str, Any]) -> str:
+def directions_note(p: AlphaParams) -> str:
     """A MyST admonition stating the reduced scale of the future-direction runs."""
     q = direction_params(p, "noise 0%")
     return "\n".join([
@@ -307,7 +280,7 @@ def directions_note(p: dict[str, Any]) -> str:
     ])
 
 
-def comparison_note(p: dict[str, Any]) -> str:
+def comparison_note(p: AlphaParams) -> str:
     """The configuration both frameworks run, in words (from :func:`comparison_params`)."""
     q = comparison_params(p, "torch")
     return (f"Both frameworks on one small configuration: {q['n_train']:,} training images, "
@@ -315,26 +288,6 @@ def comparison_note(p: dict[str, Any]) -> str:
             f"{q['epochs']} epochs, {q['seeds']} seed(s), a teacher trained "
             f"{q['teacher_epochs']} epoch(s) on the students' images (each framework its own), "
             f"tested on {q['n_test']:,} images.")
-
-
-def compare_frameworks(p: dict[str, Any], cache: Cache | None = None) -> pd.DataFrame:
-    """Torch (stacked) and Keras (the seed's Distiller) on one small configuration.
-
-    One row per (student, alpha): each framework's mean test accuracy with its CI over seeds,
-    and the difference torch - keras with its Welch 95% interval. Each framework trains its
-    own teacher, so teacher noise is part of the seed noise.
-    """
-    runs = {fw: run(comparison_params(p, fw), cache).students for fw in ("torch", "keras")}
-    rows = []
-    for (kind, a), part in runs["torch"].groupby(["student", "alpha"], sort=False):
-        other = runs["keras"]
-        other = other[(other["student"] == kind) & (other["alpha"] == a)]
-        t_acc, k_acc = part["test_acc"].to_numpy(), other["test_acc"].to_numpy()
-        text, verdict = metrics.welch_difference(t_acc, k_acc)
-        rows.append({"student": kind, "alpha": a, "torch": ci_text(t_acc),
-                     "keras": ci_text(k_acc),
-                     "torch - keras": text, "within seed noise": verdict})
-    return pd.DataFrame(rows)
 
 
 def _paragraph(r: Results, name: str) -> str:
@@ -394,7 +347,7 @@ def discussion(r: Results, tables: dict[str, pd.DataFrame], committed: Results |
     return "\n\n".join(parts)
 
 
-def teacher_note(p: dict[str, Any]) -> str:
+def teacher_note(p: AlphaParams) -> str:
     """How the teacher is trained, in one sentence."""
     data_text = ("the first 55,000 clean training images" if p["teacher_data"] == "full"
                  else "the students' noisy training images")
@@ -403,7 +356,7 @@ def teacher_note(p: dict[str, Any]) -> str:
             "recorded and never used to stop it).")
 
 
-def scale_note(p: dict[str, Any]) -> str:
+def scale_note(p: AlphaParams) -> str:
     """A MyST admonition stating the scale this chapter ran at, against the source's."""
     src = SOURCE_SCALE
     return "\n".join([
@@ -420,3 +373,9 @@ def scale_note(p: dict[str, Any]) -> str:
         f"{src['teacher_epochs']:,} epochs on all of MNIST.",
         "```",
     ])
+
+
+CHAPTER = Chapter(
+    name="alpha", params=AlphaParams, run=run, judged=judged, evidence_for=evidence_for,
+    sources=SOURCES,
+    example="papermill notebooks/alpha.ipynb out.ipynb -p profile quick -p temperature 5")

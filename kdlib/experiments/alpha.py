@@ -9,12 +9,19 @@ Design choices beyond the source, stated in the chapter:
 - all students of one seed start from the same initial weights and see the same batch order
   (common random numbers), so differences between alphas are due to alpha alone;
 - one teacher (``teacher_seed``) serves every seed; its logits are computed once.
+
+Units of work and the sections they receive (their keys):
+- ``teacher``: ``data``, ``teacher``, ``training``, and ``noise`` only when it trains on the
+  students' noisy images (``teacher_data="subset"``; else ``None``: a teacher of the clean
+  images is shared by every noise level);
+- ``students`` (one per seed, the seed a plain value): ``data``, ``noise``, ``training``,
+  ``students`` and the teacher's entry. ``seeds`` (how many) is in no key.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +29,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from kdlib import data, metrics
-from kdlib.config import Param, ParamError, Schema
-from kdlib.executor import PARAMS as EXECUTOR_PARAMS
-from kdlib.executor import Unit, run_units
+from kdlib import data as datasets
+from kdlib import metrics, units
+from kdlib.config import MAX_SEED, ParamError, Params, Section, param
 from kdlib.metrics import summarize
 from kdlib.models import (
     StackedHaoCNN,
@@ -34,87 +40,128 @@ from kdlib.models import (
     keras_hao_student,
     keras_hao_teacher,
 )
-from kdlib.results import PUBLISHED, Cache, Checkpoint
+from kdlib.results import PUBLISHED, Cache, Checkpoint, Entry
 from kdlib.train import distil_stack, predict, train_supervised
+from kdlib.units import Ref, Unit
 
-__all__ = ["DIRECTIONS", "PAPER_DIRECTIONS", "SCHEMA", "SOURCE_SCALE", "VALIDATION", "Results",
-           "check_data", "comparison_params", "direction_params", "directions", "paper_params",
-           "paper_run", "resolve", "run"]
+__all__ = ["DIRECTIONS", "DIRECTION_ALPHAS", "PAPER_DIRECTIONS", "READINGS", "SOURCE_SCALE",
+           "VALIDATION", "AlphaParams", "Data", "Noise", "Results", "Students", "Sweep",
+           "Teacher", "Training", "check_data", "compare_frameworks", "comparison_params",
+           "direction_params", "directions", "paper_params", "paper_run", "reading_params",
+           "resolve", "run", "students_unit", "teacher_unit", "units_of"]
 
 _ALPHAS = [round(0.1 * i, 1) for i in range(11)]
 VALIDATION = 5000  # the last images of the official training set: the teacher's validation
 SCRATCH_SEED_OFFSET = 1_000_003  # the scratch student's initial weights: seed + this
-_MAX_SEED = 2**31 - 1
 
-SCHEMA = Schema("alpha", (
-    Param("framework", str, "torch: all students of a seed as one stacked model; keras: the "
-          "seed's own Keras Distiller, one alpha after another (slow).",
-          {"quick": "torch", "default": "torch", "paper": "torch"}, choices=("torch", "keras")),
-    Param("dataset", str, "Training and test data (28x28 grey images).",
-          {"quick": "mnist", "default": "mnist", "paper": "mnist"},
-          choices=("mnist", "fashion_mnist")),
-    Param("data_dir", str, "Directory holding the official files; '' searches the usual places.",
-          {"quick": "", "default": "", "paper": ""}),
-    Param("n_train", int, "Training images: the first n of the official training set.",
-          {"quick": 500, "default": 10000, "paper": 10000}, low=100, high=55000),
-    Param("n_test", int, "Test images: the first n of the official (clean) test set.",
-          {"quick": 1000, "default": 10000, "paper": 10000}, low=100, high=10000),
-    Param("noise_rate", float, "Fraction of training labels perturbed (the report: 500/10,000).",
-          {"quick": 0.05, "default": 0.05, "paper": 0.05}, low=0, high=1),
-    Param("noise_kind", str, "'shift' maps y to y-1 mod 10 (a 4 becomes a 3); 'symmetric' "
-          "to a random other class.",
-          {"quick": "shift", "default": "shift", "paper": "shift"},
-          choices=("shift", "symmetric")),
-    Param("noise_seed", int, "Seed choosing which labels are perturbed.",
-          {"quick": 0, "default": 0, "paper": 0}, low=0, high=_MAX_SEED),
-    Param("teacher_data", str, "The teacher's training set: 'subset' is the students' noisy "
-          "images, 'full' the first 55,000 clean training images (the last 5,000 validate).",
-          {"quick": "subset", "default": "full", "paper": "full"},
-          choices=("subset", "full")),
-    Param("teacher_epochs", int, "Teacher training epochs, all of them (the report trained "
-          "1000); its accuracy on the 5,000 validation images is recorded, never used to stop.",
-          {"quick": 1, "default": 1, "paper": 30}, low=1, high=10000),
-    Param("teacher_seed", int, "Seed of the teacher's initial weights and batch order.",
-          {"quick": 0, "default": 0, "paper": 0}, low=0, high=_MAX_SEED),
-    Param("alphas", list, "Weights of the hard-label loss to sweep (1 means no distillation).",
-          {"quick": [0.0, 0.5, 1.0], "default": _ALPHAS, "paper": _ALPHAS}, low=0, high=1),
-    Param("temperature", float, "Softmax temperature T of the distillation term.",
-          {"quick": 3.0, "default": 3.0, "paper": 3.0}, low=0, high=100, low_open=True),
-    Param("epochs", int, "Student training epochs (the report: up to 1000).",
-          {"quick": 2, "default": 10, "paper": 1000}, low=1, high=10000),
-    Param("snapshots", list, "Epochs at which the students are evaluated, each at most epochs.",
-          {"quick": [1, 2], "default": [1, 3, 5, 10], "paper": [100, 300, 500, 1000]},
-          low=1, high=10000, item=int),
-    Param("seeds", int, "Independent runs per alpha (seeds 0 to seeds-1); CIs are over these.",
-          {"quick": 2, "default": 3, "paper": 3}, low=1, high=50),
-    Param("batch_size", int, "Mini-batch size (the report: Keras's default, 32).",
-          {"quick": 32, "default": 32, "paper": 32}, low=1, high=60000),
-    Param("learning_rate", float, "Adam's learning rate (Keras's default, 0.001).",
-          {"quick": 0.001, "default": 0.001, "paper": 0.001}, low=0, high=1, low_open=True),
-    *EXECUTOR_PARAMS,
-))
+
+class Data(Section):
+    """The images: the students' training set and the (clean) test set."""
+
+    dataset: param(str, "Training and test data (28x28 grey images).", "mnist",
+                   choices=("mnist", "fashion_mnist"))
+    n_train: param(int, "Training images: the first n of the official training set.", 10000,
+                   low=100, high=55000)
+    n_test: param(int, "Test images: the first n of the official (clean) test set.", 10000,
+                  low=100, high=10000)
+
+
+class Noise(Section):
+    """The perturbation of the students' training labels."""
+
+    noise_rate: param(float, "Fraction of training labels perturbed (the report: 500/10,000).",
+                      0.05, low=0, high=1)
+    noise_kind: param(str, "'shift' maps y to y-1 mod 10 (a 4 becomes a 3); 'symmetric' to a "
+                      "random other class.", "shift", choices=("shift", "symmetric"))
+    noise_seed: param(int, "Seed choosing which labels are perturbed.", 0, low=0, high=MAX_SEED)
+
+
+class Teacher(Section):
+    """The teacher: what it trains on, for how long, from which seed."""
+
+    teacher_data: param(str, "The teacher's training set: 'subset' is the students' noisy "
+                        "images, 'full' the first 55,000 clean training images (the last 5,000 "
+                        "validate).", "full", choices=("subset", "full"))
+    teacher_epochs: param(int, "Teacher training epochs, all of them (the report trained "
+                          "1000); its accuracy on the 5,000 validation images is recorded, "
+                          "never used to stop.", 1, low=1, high=10000)
+    teacher_seed: param(int, "Seed of the teacher's initial weights and batch order.", 0,
+                        low=0, high=MAX_SEED)
+
+
+class Training(Section):
+    """How the teacher and the students are trained (both receive it)."""
+
+    framework: param(str, "torch: all students of a seed as one stacked model; keras: the "
+                     "seed's own Keras Distiller, one alpha after another (slow).", "torch",
+                     choices=("torch", "keras"))
+    batch_size: param(int, "Mini-batch size (the report: Keras's default, 32).", 32, low=1,
+                      high=60000)
+    learning_rate: param(float, "Adam's learning rate (Keras's default, 0.001).", 0.001,
+                         low=0, high=1, low_open=True)
+
+
+class Students(Section):
+    """The students of one seed: the alphas swept, the temperature, the epochs."""
+
+    alphas: param(list, "Weights of the hard-label loss to sweep (1 means no distillation).",
+                  _ALPHAS, low=0, high=1, item=float)
+    temperature: param(float, "Softmax temperature T of the distillation term.", 3.0, low=0,
+                       high=100, low_open=True)
+    epochs: param(int, "Student training epochs (the report: up to 1000).", 10, low=1,
+                  high=10000)
+    snapshots: param(list, "Epochs at which the students are evaluated, each at most epochs.",
+                     [1, 3, 5, 10], low=1, high=10000, item=int)
+
+
+class Sweep(Section):
+    """How many seeds: each seed's unit gets its seed as a plain value (in no key as a count)."""
+
+    seeds: param(int, "Independent runs per alpha (seeds 0 to seeds-1); CIs are over these.", 3,
+                 low=1, high=50)
+
+
+class AlphaParams(Params):
+    """The alpha chapter's parameters."""
+
+    chapter = "alpha"
+    profiles = {
+        "quick": {"n_train": 500, "n_test": 1000, "teacher_data": "subset",
+                  "alphas": [0.0, 0.5, 1.0], "epochs": 2, "snapshots": [1, 2], "seeds": 2},
+        "paper": {"teacher_epochs": 30, "epochs": 1000, "snapshots": [100, 300, 500, 1000]},
+    }
+    data: Data = Data()
+    noise: Noise = Noise()
+    teacher: Teacher = Teacher()
+    training: Training = Training()
+    students: Students = Students()
+    sweep: Sweep = Sweep()
+
+    def checked(self) -> AlphaParams:
+        s = self.students
+        if max(s.snapshots) > s.epochs:
+            raise ParamError(f"snapshots must each be in [1, epochs={s.epochs}]; "
+                             f"got {s.snapshots}")
+        tidy = s.model_copy(update={"snapshots": sorted(set(s.snapshots)),
+                                    "alphas": sorted(set(s.alphas))})
+        return self.model_copy(update={"students": tidy})
+
 
 # What the 000 report ran, for the scale admonition.
 SOURCE_SCALE = {"n_train": 10000, "n_test": 10000, "teacher_epochs": 1000, "epochs": 1000,
                 "alphas": 11, "seeds": 1}
 
 
-def resolve(namespace: dict[str, Any]) -> dict[str, Any]:
+def resolve(namespace: dict[str, Any]) -> AlphaParams:
     """Validated parameters from a notebook's globals (``profile`` + one name per parameter)."""
-    p = SCHEMA.from_namespace(namespace)
-    if max(p["snapshots"]) > p["epochs"]:
-        raise ParamError(f"snapshots must each be in [1, epochs={p['epochs']}]; "
-                         f"got {p['snapshots']}")
-    p["snapshots"] = sorted(set(p["snapshots"]))
-    p["alphas"] = sorted(set(p["alphas"]))
-    return p
+    return AlphaParams.from_namespace(namespace)
 
 
 @dataclass
 class Results:
     """Tidy tables of one run of the study."""
 
-    params: dict[str, Any]
+    params: AlphaParams
     teacher: pd.DataFrame   # one row: teacher test accuracy and training time
     students: pd.DataFrame  # one row per (seed, student, alpha, epoch)
     test_logits: dict[int, torch.Tensor]  # seed -> (alphas + scratch, n_test, 10), last epoch
@@ -125,12 +172,12 @@ class Results:
     code: tuple[str, ...] = ()  # hashes of the code that computed the units (code_hash)
     commits: tuple[str, ...] = ()  # the git commits that computed the units
     machines: tuple[str, ...] = ()  # the CPUs they were computed on (meta "machine")
+    entries: list[Entry] = field(default_factory=list, repr=False)  # teacher, then seeds
 
     @property
     def compute_seconds(self) -> float:
         """Time it took to compute the results (teacher + every seed), cached or not."""
-        per_seed = self.students.groupby("seed")["seconds"].first().sum()
-        return float(self.teacher["seconds"].iloc[0] + per_seed)
+        return units.compute_seconds(self.entries)
 
     def per_class(self, alphas: tuple[float, ...] = (0.0, 0.5, 1.0)) -> pd.DataFrame:
         """Per-class test accuracy (recall) at the last epoch: one row per (seed, student, class).
@@ -169,25 +216,50 @@ class Results:
 
 
 def _tensors(x: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(data.to_float(x))
+    return torch.from_numpy(datasets.to_float(x))
 
 
-def _teacher_unit(p: dict[str, Any], ds: data.Dataset, x: np.ndarray, y_noisy: np.ndarray,
-                  checkpoint: Checkpoint) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Images:
+    """The students' images and labels, cut from the data set inside a unit."""
+
+    x: np.ndarray
+    y_clean: np.ndarray
+    y_noisy: np.ndarray | None  # None: no noise was given (a teacher of the clean images)
+    changed: np.ndarray | None
+
+
+def _images(data: Data, noise: Noise | None, ds: datasets.Dataset) -> _Images:
+    """The first ``n_train`` training images; with ``noise``, their perturbed labels."""
+    x, y_clean = datasets.first_n(ds.x_train, ds.y_train, data.n_train)
+    if noise is None:
+        return _Images(x, y_clean, None, None)
+    y_noisy, changed = datasets.label_noise(y_clean, noise.noise_rate, noise.noise_kind,
+                                            noise.noise_seed)
+    return _Images(x, y_clean, y_noisy, changed)
+
+
+def teacher_unit(data: Data, noise: Noise | None, teacher: Teacher, training: Training,
+                 ds: datasets.Dataset, checkpoint: Checkpoint) -> Entry:
     """Train the teacher; its weights and its logits on the students' images and the test set.
 
-    In torch, a checkpoint after every epoch lets a killed run resume there.
+    ``noise`` is given only to a teacher of the students' noisy images (``subset``). In torch,
+    a checkpoint after every epoch lets a killed run resume there.
     """
     start = time.perf_counter()
-    if p["teacher_data"] == "full":
+    images = _images(data, noise, ds)
+    if teacher.teacher_data == "full":
         xt = _tensors(ds.x_train[:-VALIDATION])
         yt = torch.from_numpy(ds.y_train[:-VALIDATION])
     else:
-        xt, yt = _tensors(x), torch.from_numpy(y_noisy)
+        if images.y_noisy is None:
+            raise ValueError("a teacher of the noisy subset needs its noise section")
+        xt, yt = _tensors(images.x), torch.from_numpy(images.y_noisy)
     x_val, y_val = ds.x_train[-VALIDATION:], ds.y_train[-VALIDATION:]
-    x_test = _tensors(ds.x_test[:p["n_test"]])
+    x_test = _tensors(ds.x_test[:data.n_test])
     val_acc: list[float] = []
-    if p["framework"] == "keras":
+    epochs, batch, lr = teacher.teacher_epochs, training.batch_size, training.learning_rate
+    if training.framework == "keras":
         from kdlib import distiller
 
         def record(m) -> bool:  # validation accuracy per epoch; never a reason to stop
@@ -195,13 +267,15 @@ def _teacher_unit(p: dict[str, Any], ds: data.Dataset, x: np.ndarray, y_noisy: n
                 m, _tensors(x_val).numpy())), torch.from_numpy(y_val)))
             return False
 
+        import keras
+
+        keras.utils.set_random_seed(teacher.teacher_seed)  # its initial weights: seeded
         model = keras_hao_teacher()
-        losses = distiller.fit_supervised(model, xt.numpy(), yt.numpy(), p["teacher_epochs"],
-                                          p["batch_size"], p["learning_rate"], p["teacher_seed"],
-                                          stop=record)
+        losses = distiller.fit_supervised(model, xt.numpy(), yt.numpy(), epochs, batch, lr,
+                                          teacher.teacher_seed, stop=record)
         weights = {f"w{i}": torch.from_numpy(w) for i, w in enumerate(model.get_weights())}
         test_logits = torch.from_numpy(distiller.predict(model, x_test.numpy()))
-        train_logits = torch.from_numpy(distiller.predict(model, _tensors(x).numpy()))
+        train_logits = torch.from_numpy(distiller.predict(model, _tensors(images.x).numpy()))
     else:
         def record(m: torch.nn.Module) -> bool:  # validation accuracy; never stops
             val_acc.append(metrics.accuracy(predict(m, _tensors(x_val)),
@@ -216,24 +290,21 @@ def _teacher_unit(p: dict[str, Any], ds: data.Dataset, x: np.ndarray, y_noisy: n
         if state is not None:  # resume: the validation scores and time of the epochs done
             val_acc.extend(state["val_acc"])
             start -= state["seconds"]
-        torch.manual_seed(p["teacher_seed"])
+        torch.manual_seed(teacher.teacher_seed)
         model = hao_teacher()
-        losses = train_supervised(model, xt, yt, p["teacher_epochs"], p["batch_size"],
-                                  p["learning_rate"], p["teacher_seed"],
+        losses = train_supervised(model, xt, yt, epochs, batch, lr, teacher.teacher_seed,
                                   stop=record,
                                   state=state, checkpoint_every=1, on_checkpoint=save)
         weights = model.state_dict()
         test_logits = predict(model, x_test)
-        train_logits = predict(model, _tensors(x))
-    y_test = torch.from_numpy(ds.y_test[:p["n_test"]])
+        train_logits = predict(model, _tensors(images.x))
+    y_test = torch.from_numpy(ds.y_test[:data.n_test])
     table = pd.DataFrame({"test_acc": [metrics.accuracy(test_logits, y_test)],
                           "final_train_loss": [losses[-1]], "epochs": [len(losses)],
                           "val_acc": [val_acc[-1] if val_acc else float("nan")],
                           "seconds": [time.perf_counter() - start]})
     return {"teacher": table, "weights": weights,
             "logits": {"train": train_logits, "test": test_logits}}
-
-
 @dataclass
 class _Scorer:
     """Turns one snapshot's logits of a seed's students into tidy rows."""
@@ -276,10 +347,8 @@ def checkpoint_every(epochs: int) -> int:
     return max(1, epochs // 100)
 
 
-def _student_unit(p: dict[str, Any], seed: int, x: torch.Tensor, y: torch.Tensor,
-                  teacher: dict[str, Any], x_test: torch.Tensor, y_test: torch.Tensor,
-                  changed: torch.Tensor, y_clean: torch.Tensor,
-                  checkpoint: Checkpoint) -> dict[str, Any]:
+def students_unit(data: Data, noise: Noise, training: Training, students: Students, seed: int,
+                  teacher: Entry, ds: datasets.Dataset, checkpoint: Checkpoint) -> Entry:
     """One seed: every alpha's student, and the scratch student.
 
     The distilled students share one initialisation; the scratch student (hard labels only,
@@ -287,19 +356,25 @@ def _student_unit(p: dict[str, Any], seed: int, x: torch.Tensor, y: torch.Tensor
     the run saves a checkpoint every ``checkpoint_every(epochs)`` epochs and resumes from it.
     """
     start = time.perf_counter()
-    alphas = [*p["alphas"], 1.0]
-    kinds = ["distilled"] * len(p["alphas"]) + ["scratch"]
+    images = _images(data, noise, ds)
+    x, y = _tensors(images.x), torch.from_numpy(images.y_noisy)
+    x_test = _tensors(ds.x_test[:data.n_test])
+    y_test = torch.from_numpy(ds.y_test[:data.n_test])
+    changed, y_clean = torch.from_numpy(images.changed), torch.from_numpy(images.y_clean)
+    alphas = [*students.alphas, 1.0]
+    kinds = ["distilled"] * len(students.alphas) + ["scratch"]
     scorer = _Scorer(seed, alphas, kinds, teacher["logits"]["test"], y_test, y_clean[changed],
                      [])
     last: dict[int, torch.Tensor] = {}
-    if p["framework"] == "keras":
-        history = _keras_students(p, seed, x, y, teacher, x_test, changed, scorer, last)
+    if training.framework == "keras":
+        history = _keras_students(training, students, seed, x, y, teacher, x_test, changed,
+                                  scorer, last)
     else:
         torch.manual_seed(seed)
         init = hao_student()
         torch.manual_seed(SCRATCH_SEED_OFFSET + seed)
         scratch = hao_student()
-        model = StackedHaoCNN([init] * len(p["alphas"]) + [scratch])
+        model = StackedHaoCNN([init] * len(students.alphas) + [scratch])
 
         def evaluate(epoch: int, stack: torch.nn.Module) -> None:
             s = len(alphas)
@@ -319,17 +394,17 @@ def _student_unit(p: dict[str, Any], seed: int, x: torch.Tensor, y: torch.Tensor
             last.update(state["last"])
             start -= state["seconds"]
         history = distil_stack(model, x, y, teacher["logits"]["train"], alphas,
-                               p["temperature"], p["epochs"], p["batch_size"],
-                               p["learning_rate"], seed, snapshots=p["snapshots"],
+                               students.temperature, students.epochs, training.batch_size,
+                               training.learning_rate, seed, snapshots=students.snapshots,
                                on_snapshot=evaluate, desc=f"students, seed {seed}",
-                               state=state, checkpoint_every=checkpoint_every(p["epochs"]),
+                               state=state, checkpoint_every=checkpoint_every(students.epochs),
                                on_checkpoint=save).numpy()
     logits = torch.stack([last[i] for i in range(len(alphas))])
     return {"students": scorer.table(history, start), "logits": {"test": logits}}
 
 
-def _keras_students(p: dict[str, Any], seed: int, x: torch.Tensor, y: torch.Tensor,
-                    teacher: dict[str, Any], x_test: torch.Tensor, changed: torch.Tensor,
+def _keras_students(training: Training, students: Students, seed: int, x: torch.Tensor,
+                    y: torch.Tensor, teacher: Entry, x_test: torch.Tensor, changed: torch.Tensor,
                     scorer: _Scorer, last: dict[int, torch.Tensor]) -> np.ndarray:
     """The seed's way: a Keras ``Distiller.fit`` per alpha, then the scratch student."""
     import keras
@@ -350,20 +425,41 @@ def _keras_students(p: dict[str, Any], seed: int, x: torch.Tensor, y: torch.Tens
 
     keras.utils.set_random_seed(seed)
     init = keras_hao_student()
-    common = (p["temperature"], p["epochs"], p["batch_size"], p["learning_rate"], seed,
-              p["snapshots"])
-    history = distiller.fit_students(init, teacher_model, xn, yn, p["alphas"], *common,
+    common = (students.temperature, students.epochs, training.batch_size,
+              training.learning_rate, seed, students.snapshots)
+    history = distiller.fit_students(init, teacher_model, xn, yn, students.alphas, *common,
                                      on_snapshot=evaluate)
     keras.utils.set_random_seed(SCRATCH_SEED_OFFSET + seed)
     scratch = keras_hao_student()
-    k = len(p["alphas"])
+    k = len(students.alphas)
     scratch_history = distiller.fit_students(
         scratch, teacher_model, xn, yn, [1.0], *common,
         on_snapshot=lambda i, e, m: evaluate(k + i, e, m))
     return np.concatenate([history, scratch_history], axis=1)
 
 
-def run(p: dict[str, Any], cache: Cache | None = None, compute: bool = True) -> Results | None:
+def _teacher_noise(p: AlphaParams) -> Noise | None:
+    """The noise section for a teacher of the students' noisy images; None for one of the
+    clean images (so it is shared by every noise level)."""
+    return p.noise if p.teacher.teacher_data == "subset" else None
+
+
+def units_of(p: AlphaParams, ds: datasets.Dataset) -> tuple[Unit, list[Unit]]:
+    """The teacher's unit, and the seeds' units for a given teacher (``ref``)."""
+    teacher = Unit("teacher", teacher_unit, {"data": p.data, "noise": _teacher_noise(p),
+                                             "teacher": p.teacher, "training": p.training},
+                   data={"ds": ds}, numerics=p.numerics, resumable=True)
+    return teacher, [_students(p, ds, Ref(teacher, {}), seed) for seed in range(p.sweep.seeds)]
+
+
+def _students(p: AlphaParams, ds: datasets.Dataset, ref: Ref, seed: int) -> Unit:
+    return Unit("students", students_unit, {"data": p.data, "noise": p.noise,
+                                            "training": p.training, "students": p.students,
+                                            "seed": seed, "teacher": ref},
+                data={"ds": ds}, numerics=p.numerics, resumable=True)
+
+
+def run(p: AlphaParams, cache: Cache | None = None, compute: bool = True) -> Results | None:
     """Run (or load from the cache) the study for resolved parameters ``p``.
 
     With ``compute=False`` nothing is trained: the seeds the cache holds are loaded (computed
@@ -372,70 +468,41 @@ def run(p: dict[str, Any], cache: Cache | None = None, compute: bool = True) -> 
     """
     start = time.perf_counter()
     cache = cache or Cache()
-    ds = data.load(p["dataset"], p["data_dir"] or None)
-    x_np, y_clean_np = data.first_n(ds.x_train, ds.y_train, p["n_train"])
-    y_noisy_np, changed_np = data.label_noise(y_clean_np, p["noise_rate"], p["noise_kind"],
-                                              p["noise_seed"])
-    teacher_keys = ["framework", "dataset", "n_train", "n_test", "teacher_data", "teacher_epochs",
-                    "teacher_seed", "batch_size", "learning_rate"]
-    if p["teacher_data"] == "subset":  # then the teacher saw the noisy labels too
-        teacher_keys += ["noise_rate", "noise_kind", "noise_seed"]
-    tp = {k: p[k] for k in teacher_keys}
-    executor_args = {"executor": p["executor"], "ray_address": p["ray_address"]}
-    if compute:
-        teacher = run_units(cache, "alpha", ds.digest, [Unit(
-            "teacher", tp, lambda checkpoint: _teacher_unit(p, ds, x_np, y_noisy_np, checkpoint),
-            resumable=True)], **executor_args, desc="alpha teacher")[0]
-    elif (teacher := cache.find("alpha", "teacher", tp, ds.digest)) is None:
-        return None
-    x, y = _tensors(x_np), torch.from_numpy(y_noisy_np)
-    x_test = _tensors(ds.x_test[:p["n_test"]])
-    y_test = torch.from_numpy(ds.y_test[:p["n_test"]])
-    changed, y_clean = torch.from_numpy(changed_np), torch.from_numpy(y_clean_np)
-    tables, logits = [], {}
-    made_by = {_made_by(teacher)}
-    def params(seed: int) -> dict[str, Any]:
-        return {**{k: v for k, v in p.items() if k not in ("profile", "seeds", "data_dir")},
-                "seed": seed}
+    ds = datasets.load(p.data.dataset, p.run.data_dir or None)
+    teacher, _ = units_of(p, ds)
 
-    if compute:
-        units = run_units(cache, "alpha", ds.digest, [Unit(
-            "students", params(seed),
-            lambda checkpoint, seed=seed: _student_unit(p, seed, x, y, teacher, x_test, y_test,
-                                                        changed, y_clean, checkpoint),
-            resumable=True) for seed in range(p["seeds"])], **executor_args, desc="alpha seeds")
-    else:
-        units = [cache.find("alpha", "students", params(seed), ds.digest)
-                 for seed in range(p["seeds"])]
-    for seed, unit in enumerate(units):
-        if unit is None:
-            continue
-        tables.append(unit["students"])
-        logits[seed] = unit["logits"]["test"]
-        made_by.add(_made_by(unit))
-    if not tables:
+    def seeds(refs: list[Ref]) -> list[Unit]:
+        return [_students(p, ds, refs[0], seed) for seed in range(p.sweep.seeds)]
+
+    found = units.sweep(cache, "alpha", [teacher], seeds, p.run, desc="alpha", compute=compute)
+    done = [e for e in found.units if e is not None]
+    if found.teachers[0] is None or not done:
         return None
-    return Results(params=p, teacher=teacher["teacher"],
-                   students=pd.concat(tables, ignore_index=True), test_logits=logits,
-                   y_test=ds.y_test[:p["n_test"]], classes=ds.classes, data_digest=ds.digest,
+    entries = [found.teachers[0], *done]
+    made_by = {_made_by(e) for e in entries}
+    return Results(params=p, teacher=found.teachers[0]["teacher"],
+                   students=pd.concat([e["students"] for e in done], ignore_index=True),
+                   test_logits={int(e["students"]["seed"].iloc[0]): e["logits"]["test"]
+                                for e in done},
+                   y_test=ds.y_test[:p.data.n_test], classes=ds.classes, data_digest=ds.digest,
                    seconds=time.perf_counter() - start,
                    code=tuple(sorted({c for c, _, _ in made_by})),
                    commits=tuple(sorted({c for _, c, _ in made_by})),
-                   machines=tuple(sorted({m for _, _, m in made_by})))
+                   machines=tuple(sorted({m for _, _, m in made_by})), entries=entries)
 
 
-def _made_by(entry: dict[str, Any]) -> tuple[str, str, str]:
+def _made_by(entry: Entry) -> tuple[str, str, str]:
     """The code hash, commit and machine that computed a cache entry."""
     meta = entry["meta"]
     return meta["code"], meta.get("commit", "unknown"), meta.get("machine", "unknown")
 
 
-def paper_params(p: dict[str, Any]) -> dict[str, Any]:
+def paper_params(p: AlphaParams) -> AlphaParams:
     """The paper profile's parameters (with this run's data directory)."""
-    return resolve({"profile": "paper", "data_dir": p["data_dir"]})
+    return AlphaParams.resolve("paper", data_dir=p.run.data_dir)
 
 
-def paper_run(p: dict[str, Any], root: Path = PUBLISHED) -> Results | None:
+def paper_run(p: AlphaParams, root: Path = PUBLISHED) -> Results | None:
     """The committed paper-scale results for this code (the seeds finished so far), or None."""
     return run(paper_params(p), Cache(root), compute=False)
 
@@ -456,26 +523,38 @@ PAPER_DIRECTIONS: dict[str, dict[str, Any]] = {
 }
 DIRECTION_ALPHAS = [0.0, 0.25, 0.5, 0.75, 1.0]
 
+# Plausible readings of what the report leaves open, each run beside the main one at the
+# same scale; the claims table shows the verdict under each.
+READINGS: dict[str, dict[str, Any]] = {
+    # "if an image has label 4, ... changing it to 3": an example; random labels also fit
+    "noise: symmetric": {"noise_kind": "symmetric"},
+    # "trained the teacher model on all of the MNIST": or on the students' noisy images
+    "teacher: noisy subset": {"teacher_data": "subset"},
+}
 
-def direction_params(p: dict[str, Any], variant: str) -> dict[str, Any]:
+
+def direction_params(p: AlphaParams, variant: str) -> AlphaParams:
     """The main run's parameters, reduced (5 alphas, half the epochs) and changed by a variant."""
-    epochs = max(1, p["epochs"] // 2)
-    q = {**p, "alphas": DIRECTION_ALPHAS, "epochs": epochs, "snapshots": [epochs],
-         **DIRECTIONS[variant]}
-    if p["profile"] == "paper":
-        q.update(PAPER_DIRECTIONS.get(variant, {}))
-    return q
+    epochs = max(1, p.students.epochs // 2)
+    paper = PAPER_DIRECTIONS.get(variant, {}) if p.profile == "paper" else {}
+    return p.replace(**{"alphas": DIRECTION_ALPHAS, "epochs": epochs, "snapshots": [epochs],
+                        **DIRECTIONS[variant], **paper})
 
 
-def check_data(p: dict[str, Any]) -> None:
+def reading_params(p: AlphaParams, reading: str) -> AlphaParams:
+    """The main run's parameters under another reading of the source."""
+    return p.replace(**READINGS[reading])
+
+
+def check_data(p: AlphaParams) -> None:
     """Load (and so checksum) every data set the chapter will use, main run and directions,
     so a missing or corrupt file stops it before any training."""
-    names = {p["dataset"]} | {direction_params(p, v)["dataset"] for v in DIRECTIONS}
+    names = {p.data.dataset} | {direction_params(p, v).data.dataset for v in DIRECTIONS}
     for name in sorted(names):
-        data.load(name, p["data_dir"] or None)
+        datasets.load(name, p.run.data_dir or None)
 
 
-def directions(p: dict[str, Any], cache: Cache | None = None) -> pd.DataFrame:
+def directions(p: AlphaParams, cache: Cache | None = None) -> pd.DataFrame:
     """Every future-direction variant, run (or loaded); last-epoch rows with a ``variant``."""
     tables = []
     for variant in DIRECTIONS:
@@ -486,10 +565,28 @@ def directions(p: dict[str, Any], cache: Cache | None = None) -> pd.DataFrame:
     return pd.concat(tables, ignore_index=True)
 
 
-def comparison_params(p: dict[str, Any], framework: str) -> dict[str, Any]:
+def comparison_params(p: AlphaParams, framework: str) -> AlphaParams:
     """A small configuration run in both frameworks (3 alphas, 3 epochs, <= 2,000 images)."""
-    return {**p, "framework": framework, "n_train": min(p["n_train"], 2000),
-            "n_test": min(p["n_test"], 2000), "teacher_data": "subset", "teacher_epochs": 1,
-            "alphas": [0.0, 0.5, 1.0], "epochs": 3, "snapshots": [3]}
+    return p.replace(framework=framework, n_train=min(p["n_train"], 2000),
+                     n_test=min(p["n_test"], 2000), teacher_data="subset", teacher_epochs=1,
+                     alphas=[0.0, 0.5, 1.0], epochs=3, snapshots=[3])
 
 
+def compare_frameworks(p: AlphaParams, cache: Cache | None = None) -> pd.DataFrame:
+    """Torch (stacked) and Keras (the seed's Distiller) on one small configuration.
+
+    One row per (student, alpha): each framework's mean test accuracy with its CI over seeds,
+    and the difference torch - keras with its Welch 95% interval. Each framework trains its
+    own teacher, so teacher noise is part of the seed noise.
+    """
+    runs = {fw: run(comparison_params(p, fw), cache).students for fw in ("torch", "keras")}
+    rows = []
+    for (kind, a), part in runs["torch"].groupby(["student", "alpha"], sort=False):
+        other = runs["keras"]
+        other = other[(other["student"] == kind) & (other["alpha"] == a)]
+        t_acc, k_acc = part["test_acc"].to_numpy(), other["test_acc"].to_numpy()
+        text, verdict = metrics.welch_difference(t_acc, k_acc)
+        rows.append({"student": kind, "alpha": a, "torch": metrics.ci_text(t_acc),
+                     "keras": metrics.ci_text(k_acc),
+                     "torch - keras": text, "within seed noise": verdict})
+    return pd.DataFrame(rows)
