@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 
 from kdlib import claims, metrics, plots
+from kdlib.chapters import Chapter
 from kdlib.evidence import Evidence, Registry
 from kdlib.experiments.poster import (
     ABLATION_ALPHAS,
@@ -30,6 +31,7 @@ from kdlib.experiments.poster import (
     POOLED_SPLIT,
     POSTER_MAX_T,
     SOURCE_SCALE,
+    PosterParams,
     Results,
     _best_epoch,
     _confusion,
@@ -46,8 +48,8 @@ from kdlib.metrics import ci_text
 from kdlib.models import n_params, poster_student, poster_teacher
 from kdlib.results import Cache, summarize
 
-__all__ = ["EPOCH_RULES", "READINGS", "REGISTRY", "SOURCES", "ablation_note", "ablation_table",
-           "alpha_one_check", "best_on_validation", "claims_tables", "compare_frameworks",
+__all__ = ["CHAPTER", "EPOCH_RULES", "READINGS", "REGISTRY", "SOURCES", "ablation_note",
+           "ablation_table", "alpha_one_check", "best_on_validation", "claims_tables",
            "comparison_note", "confusion_figure", "curves_figure", "discussion", "evidence",
            "evidence_for", "fidelity_text", "grid_figure", "judged", "keras_example_note",
            "keras_example_table", "readings_note", "reports", "scale_note", "split_table",
@@ -525,7 +527,7 @@ def evidence(r: Results, name: str | None = None, rule: str = "last") -> Evidenc
                   "alpha": float(rec["alpha"]), "epoch": int(rec["epoch"])}
         rows += [{"metric": m, **coords, "run": int(rec["seed"]), "value": float(rec[m]),
                   "source_scale": s_scale} for m in _CELL if m in rec and rec[m] == rec[m]]
-    alone = alone_cell(p)
+    alone = alone_cell(p.students)
     if alone is not None:
         at = chosen[(chosen["temperature"] == alone[0]) & np.isclose(chosen["alpha"], 1.0)]
         for rec in at.to_dict("records"):
@@ -644,7 +646,7 @@ def split_table(p: dict[str, Any]) -> pd.DataFrame:
     shares of all 70,000 images (what a stratified split of the pooled set gives)."""
     from kdlib import data
 
-    ds = data.load("mnist", p["data_dir"] or None)
+    ds = data.load("mnist", p.run.data_dir or None)
     pooled = np.bincount(np.concatenate([ds.y_train, ds.y_test]), minlength=10)
     shares = np.round(pooled / pooled.sum() * POOLED_SPLIT[1]).astype(int)
     table = pd.DataFrame({"poster": POSTER_SUPPORT, "official test set": OFFICIAL_SUPPORT,
@@ -680,7 +682,7 @@ def curves_figure(r: Results, value: str = "val_loss"):
 
 
 def _alone_logits(r: Results) -> list[torch.Tensor]:
-    t, a = alone_cell(r.params)
+    t, a = alone_cell(r.params.students)
     return [r.logits(s, t, a) for s in sorted(r.test_logits)]
 
 
@@ -889,27 +891,6 @@ def comparison_note(p: dict[str, Any]) -> str:
             f"seed(s), tested on the 10,000 test images of the {q['split']} split.")
 
 
-def compare_frameworks(p: dict[str, Any], cache: Cache | None = None) -> pd.DataFrame:
-    """Torch (stacked) and Keras (one ``Distiller.fit`` per cell) on one small configuration:
-    each framework's mean test accuracy with its CI, and the Welch 95% interval of the
-    difference."""
-    runs = {fw: run(comparison_params(p, fw), cache, keras_example=False)
-            for fw in ("torch", "keras")}
-    out = []
-    x, y = (runs[fw].teacher["test_acc"].to_numpy(float) for fw in ("torch", "keras"))
-    text, verdict = metrics.welch_difference(x, y)
-    out.append({"model": "teacher", "torch": ci_text(x), "keras": ci_text(y),
-                "torch - keras": text, "within seed noise": verdict})
-    for (t, a), part in runs["torch"].last.groupby(["temperature", "alpha"]):
-        other = runs["keras"].last
-        other = other[(other["temperature"] == t) & (other["alpha"] == a)]
-        x, y = part["test_acc"].to_numpy(float), other["test_acc"].to_numpy(float)
-        text, verdict = metrics.welch_difference(x, y)
-        out.append({"model": f"student, T = {t:g}, alpha = {a:g}", "torch": ci_text(x),
-                    "keras": ci_text(y), "torch - keras": text, "within seed noise": verdict})
-    return pd.DataFrame(out)
-
-
 def _explanation(table: pd.DataFrame) -> str:
     """What the ablation verdicts, taken together, support (``table``: :func:`ablation_table`)."""
     verdicts = table["verdict"]
@@ -979,3 +960,9 @@ def discussion(r: Results, a: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> 
                  f"{int(judged_here['robust'].sum())} get the same verdict under every reading "
                  "of the poster's training length (the reading columns of the table)."]
     return "\n".join(text)
+
+
+CHAPTER = Chapter("poster", params=PosterParams, run=run, judged=judged,
+                  evidence_for=evidence_for, sources=SOURCES,
+                  example="papermill notebooks/poster.ipynb out.ipynb -p profile quick "
+                          "-p split official")
