@@ -178,8 +178,9 @@ def test_scale_the_default_profile_is_at_the_posters_and_quick_is_not():
     assert chapter._student_scale(default) and chapter._teacher_curve_scale(default)
     quick = poster.resolve({"profile": "quick"})
     assert not chapter._student_scale(quick)
-    assert "not at that scale" in chapter.scale_note(quick)
-    assert "at that scale: its absolute numbers" in chapter.scale_note(default)
+    verdict = {p.profile: chapter._student_scale(p) and chapter._teacher_curve_scale(p)
+               for p in (quick, default)}
+    assert verdict == {"quick": False, "default": True}  # the note's glued scale_verdict
 
 
 def test_one_teacher_for_every_seed_gives_one_teacher_run(tmp_path):
