@@ -344,3 +344,26 @@ def test_variants_are_validated_replacements():
     c = poster.comparison_params(p, "keras")
     assert (c["framework"], c["teacher_epochs"], c["alphas"]) == ("keras", 2, [0.5, 1.0])
     assert p.replace(temperatures=[5.0, 1.0, 5.0])["temperatures"] == [1.0, 5.0]
+
+
+def test_a_keras_teacher_does_not_depend_on_what_ran_before_it():
+    """Regression: the Keras teacher was built before its seed was set, so its initial weights
+    came from the process's random state (two fresh processes gave two teachers)."""
+    import random
+
+    from kdlib.data import Dataset
+
+    rng = np.random.default_rng(0)
+    ds = Dataset("fake", rng.integers(0, 255, (10_100, 28, 28, 1), dtype=np.uint8),
+                 rng.integers(0, 10, 10_100), rng.integers(0, 255, (50, 28, 28, 1),
+                                                          dtype=np.uint8),
+                 rng.integers(0, 10, 50), tuple("0123456789"), "fake", "made here")
+    p = poster.PosterParams.resolve("quick", framework="keras", split="official",
+                                    teacher_n_train=100, n_train=100, teacher_epochs=1)
+    weights = []
+    for state in (1, 2):
+        random.seed(state)
+        np.random.seed(state)
+        e = poster.train_teacher(p.mnist, p.networks, p.fit, p.teacher, 0, ds)
+        weights.append(e["weights"])
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])

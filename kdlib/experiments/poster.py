@@ -235,8 +235,11 @@ def train_teacher(mnist: Mnist, networks: Networks, fit: Fit, teacher: Teacher, 
     start = time.perf_counter()
     curve: list[dict[str, float]] = []
     if networks.framework == "keras":
+        import keras
+
         from kdlib import distiller
 
+        keras.utils.set_random_seed(seed)  # the initial weights: else drawn from process state
         model = keras_poster_teacher(networks.dropout, networks.activation)
         x_val = s.x_val.numpy()
 
