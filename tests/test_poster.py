@@ -178,8 +178,9 @@ def test_scale_the_default_profile_is_at_the_posters_and_quick_is_not():
     assert chapter._student_scale(default) and chapter._teacher_curve_scale(default)
     quick = poster.resolve({"profile": "quick"})
     assert not chapter._student_scale(quick)
-    assert "not at that scale" in chapter.scale_note(quick)
-    assert "at that scale: its absolute numbers" in chapter.scale_note(default)
+    verdict = {p.profile: chapter._student_scale(p) and chapter._teacher_curve_scale(p)
+               for p in (quick, default)}
+    assert verdict == {"quick": False, "default": True}  # the note's glued scale_verdict
 
 
 def test_one_teacher_for_every_seed_gives_one_teacher_run(tmp_path):
@@ -306,3 +307,63 @@ def test_the_chapters_tables_are_markdown(first_run):
     for df, index in ((chapter.teacher_table(r), False), (chapter.reports(r), True)):
         widths, text = tables.markdown(df, index=index).split("\n\n", 1)
         assert widths.startswith("```{tabularcolumns}") and text.startswith("| ")
+
+
+def test_a_unit_is_keyed_on_its_sections_only():
+    """The teacher's key ignores the students' sections (so the ablations and the framework
+    comparison share the main run's teachers); the students' key holds their teacher's."""
+    from types import SimpleNamespace
+
+    from kdlib.units import Ref
+
+    def keys(p):
+        teachers, students = poster.units(p, SimpleNamespace(digest="d"))
+        refs = [Ref(u, {}) for u in teachers]
+        return [u.params for u in teachers], [u.params for u in students(refs)]
+
+    base = poster.resolve(TINY)
+    teachers, students = keys(base)
+    assert [t["seed"] for t in teachers] == [0, 1]
+    for name, value in (("hidden", 64), ("n_train", 200), ("epochs", 1), ("alphas", [0.5])):
+        t2, s2 = keys(base.replace(**{name: value}))
+        assert t2 == teachers and s2 != students, name
+    for name, value in (("teacher_epochs", 1), ("teacher_n_train", 1000), ("dropout", 0.1),
+                        ("split_seed", 1), ("batch_size", 16), ("threads", 1)):
+        t2, s2 = keys(base.replace(**{name: value}))
+        assert t2 != teachers and all(a != b for a, b in zip(s2, students, strict=True)), name
+    t2, s2 = keys(base.replace(teacher_per_seed=False))
+    assert [t["seed"] for t in t2] == [0] and s2[0] == students[0] and s2[1] != students[1]
+    assert keys(base.replace(executor="ray", data_dir="/elsewhere")) == (teachers, students)
+
+
+def test_variants_are_validated_replacements():
+    p = poster.resolve(TINY)
+    q = poster.ablation_params(p, "students on 2,000 images")
+    assert q["n_train"] == 300 and q["temperatures"] == poster.ABLATION_TEMPERATURES  # <= main
+    assert poster.ablation_params(p, "official split").sweep.teacher_per_seed is False
+    c = poster.comparison_params(p, "keras")
+    assert (c["framework"], c["teacher_epochs"], c["alphas"]) == ("keras", 2, [0.5, 1.0])
+    assert p.replace(temperatures=[5.0, 1.0, 5.0])["temperatures"] == [1.0, 5.0]
+
+
+def test_a_keras_teacher_does_not_depend_on_what_ran_before_it():
+    """Regression: the Keras teacher was built before its seed was set, so its initial weights
+    came from the process's random state (two fresh processes gave two teachers)."""
+    import random
+
+    from kdlib.data import Dataset
+
+    rng = np.random.default_rng(0)
+    ds = Dataset("fake", rng.integers(0, 255, (10_100, 28, 28, 1), dtype=np.uint8),
+                 rng.integers(0, 10, 10_100), rng.integers(0, 255, (50, 28, 28, 1),
+                                                          dtype=np.uint8),
+                 rng.integers(0, 10, 50), tuple("0123456789"), "fake", "made here")
+    p = poster.PosterParams.resolve("quick", framework="keras", split="official",
+                                    teacher_n_train=100, n_train=100, teacher_epochs=1)
+    weights = []
+    for state in (1, 2):
+        random.seed(state)
+        np.random.seed(state)
+        e = poster.train_teacher(p.mnist, p.networks, p.fit, p.teacher, 0, ds)
+        weights.append(e["weights"])
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])

@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 
 from kdlib import claims, metrics, plots
+from kdlib.chapters import Chapter
 from kdlib.evidence import Evidence, Registry
 from kdlib.experiments.poster import (
     ABLATION_ALPHAS,
@@ -30,6 +31,7 @@ from kdlib.experiments.poster import (
     POOLED_SPLIT,
     POSTER_MAX_T,
     SOURCE_SCALE,
+    PosterParams,
     Results,
     _best_epoch,
     _confusion,
@@ -46,12 +48,11 @@ from kdlib.metrics import ci_text, summarize
 from kdlib.models import n_params, poster_student, poster_teacher
 from kdlib.results import Cache
 
-__all__ = ["EPOCH_RULES", "READINGS", "REGISTRY", "SOURCES", "ablation_note", "ablation_table",
-           "alpha_one_check", "best_on_validation", "claims_tables", "compare_frameworks",
-           "comparison_note", "confusion_figure", "curves_figure", "discussion", "evidence",
-           "evidence_for", "fidelity_text", "grid_figure", "judged", "keras_example_note",
-           "keras_example_table", "readings_note", "reports", "scale_note", "split_table",
-           "student_rows", "teacher_table"]
+__all__ = ["CHAPTER", "EPOCH_RULES", "READINGS", "REGISTRY", "SOURCES", "ablation_table",
+           "alpha_one_check", "best_on_validation", "claims_tables", "confusion_figure",
+           "curves_figure", "discussion", "evidence", "evidence_for", "fidelity_text",
+           "glue_values", "grid_figure", "judged", "keras_example_table", "reports",
+           "split_table", "student_rows", "teacher_table"]
 
 SOURCES = ("004",)
 
@@ -207,18 +208,22 @@ def _support_mismatch(t: pd.DataFrame) -> pd.DataFrame:
     return _frame(out)
 
 
+def _grid_extreme(t: pd.DataFrame, pick: str) -> pd.DataFrame:
+    """Per run, the ``pick`` (``min`` or ``max``) test accuracy of the poster's grid."""
+    c = _cells(t, poster_grid=True)
+    return _frame([]) if c.empty else _per_run(c, lambda p: {"value": p["test_acc"].agg(pick)})
+
+
 @REGISTRY.derived("grid_min", "the lowest test accuracy of the grid (T <= 10)",
                   bounds=(0.0, 1.0), digits=4)
 def _grid_min(t: pd.DataFrame) -> pd.DataFrame:
-    c = _cells(t, poster_grid=True)
-    return _frame([]) if c.empty else _per_run(c, lambda p: {"value": p["test_acc"].min()})
+    return _grid_extreme(t, "min")
 
 
 @REGISTRY.derived("grid_max", "the highest test accuracy of the grid (T <= 10)",
                   bounds=(0.0, 1.0), digits=4)
 def _grid_max(t: pd.DataFrame) -> pd.DataFrame:
-    c = _cells(t, poster_grid=True)
-    return _frame([]) if c.empty else _per_run(c, lambda p: {"value": p["test_acc"].max()})
+    return _grid_extreme(t, "max")
 
 
 def _spread(t: pd.DataFrame, fixed: str, over: str, poster_grid: bool) -> pd.DataFrame:
@@ -256,36 +261,34 @@ def _alpha1_agreement(t: pd.DataFrame) -> pd.DataFrame:
         ones, lambda p: {"value": p["agreement_alone"].min()})
 
 
-@REGISTRY.derived("t_drop", "test accuracy at the lowest T above 1 minus at the highest T "
-                  "<= 10, at one alpha < 1", bounds=(-1.0, 1.0), digits=4)
-def _t_drop(t: pd.DataFrame) -> pd.DataFrame:
+def _drop(t: pd.DataFrame, fixed: str, over: str, high_first: bool) -> pd.DataFrame:
+    """Per run and value of ``fixed``, test accuracy at the lowest minus at the highest value
+    of ``over`` (``high_first``: highest minus lowest), over cells with T in (1, 10] and
+    alpha < 1."""
     c = _cells(t, poster_grid=True)
     if c.empty:
         return _frame([])
     c = c[(c["temperature"] > 1.0 + 1e-9) & (c["alpha"] < 1.0)]
     out = []
-    for (run_id, a), part in c.groupby(["run", "alpha"]):
-        if part["temperature"].nunique() >= 2:
-            acc = part.set_index("temperature")["test_acc"]
-            out.append({"run": run_id, "alpha": a, **_flag(part),
-                        "value": acc[acc.index.min()] - acc[acc.index.max()]})
+    for (run_id, x), part in c.groupby(["run", fixed]):
+        if part[over].nunique() >= 2:
+            acc = part.set_index(over)["test_acc"]
+            lo, hi = acc[acc.index.min()], acc[acc.index.max()]
+            out.append({"run": run_id, fixed: x, **_flag(part),
+                        "value": hi - lo if high_first else lo - hi})
     return _frame(out)
+
+
+@REGISTRY.derived("t_drop", "test accuracy at the lowest T above 1 minus at the highest T "
+                  "<= 10, at one alpha < 1", bounds=(-1.0, 1.0), digits=4)
+def _t_drop(t: pd.DataFrame) -> pd.DataFrame:
+    return _drop(t, "alpha", "temperature", high_first=False)
 
 
 @REGISTRY.derived("alpha_drop", "test accuracy at the highest alpha below 1 minus at the "
                   "lowest alpha, at one T in (1, 10]", bounds=(-1.0, 1.0), digits=4)
 def _alpha_drop(t: pd.DataFrame) -> pd.DataFrame:
-    c = _cells(t, poster_grid=True)
-    if c.empty:
-        return _frame([])
-    c = c[(c["temperature"] > 1.0 + 1e-9) & (c["alpha"] < 1.0)]
-    out = []
-    for (run_id, temp), part in c.groupby(["run", "temperature"]):
-        if part["alpha"].nunique() >= 2:
-            acc = part.set_index("alpha")["test_acc"]
-            out.append({"run": run_id, "temperature": temp, **_flag(part),
-                        "value": acc[acc.index.max()] - acc[acc.index.min()]})
-    return _frame(out)
+    return _drop(t, "temperature", "alpha", high_first=True)
 
 
 def _chosen_rows(best: pd.DataFrame, coordinate: str) -> pd.DataFrame:
@@ -317,6 +320,11 @@ def _best_alpha_acc(t: pd.DataFrame) -> pd.DataFrame:
     return _chosen_rows(best_on_validation(c, ["run", "temperature"]), "temperature")
 
 
+def _of_run(values: pd.Series, run_id: Any) -> float | None:
+    """A run's value of a series indexed by run; a lone value (one teacher) serves every run."""
+    return values.get(run_id, values.iloc[0] if len(values) == 1 else None)
+
+
 def _versus_choice(t: pd.DataFrame, other: pd.Series, sign: float) -> pd.DataFrame:
     """Per run, ``sign * (other - test accuracy of the validation-chosen distilled cell of the
     poster's grid)``; ``other`` is indexed by run."""
@@ -327,7 +335,7 @@ def _versus_choice(t: pd.DataFrame, other: pd.Series, sign: float) -> pd.DataFra
     def one(part: pd.DataFrame) -> dict[str, Any] | None:
         run_id = part["run"].iloc[0]
         chosen = _distilled_choice(part)
-        base = other.get(run_id, other.iloc[0] if len(other) == 1 else None)
+        base = _of_run(other, run_id)
         if chosen is None or base is None:
             return None
         return {"value": sign * (base - chosen["test_acc"]),
@@ -381,7 +389,7 @@ def _fidelity(t: pd.DataFrame, score: str, lowest: bool, ours: str, base: pd.Ser
         if part.empty:
             return None
         run_id = part["run"].iloc[0]
-        b = base.get(run_id, base.iloc[0] if len(base) == 1 else None)
+        b = _of_run(base, run_id)
         if b is None:
             return None
         chosen = best_on_validation(part, ["run"], score, lowest).iloc[0]
@@ -449,15 +457,15 @@ def _confusion_similarity(t: pd.DataFrame) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------ building the evidence
-def _teacher_scale(p: dict[str, Any]) -> bool:
+def _teacher_scale(p: PosterParams) -> bool:
     return p["teacher_n_train"] >= SOURCE_SCALE["n_train"]
 
 
-def _teacher_curve_scale(p: dict[str, Any]) -> bool:
+def _teacher_curve_scale(p: PosterParams) -> bool:
     return _teacher_scale(p) and p["teacher_epochs"] >= SOURCE_SCALE["teacher_epochs"]
 
 
-def _student_scale(p: dict[str, Any], rule: str = "last") -> bool:
+def _student_scale(p: PosterParams, rule: str = "last") -> bool:
     """Whether the students of rule ``rule`` are at the poster's scale: its training images,
     its networks, a teacher at its scale, and (except when the rule stands for the Keras
     example's 3 epochs) curves as long as the poster's."""
@@ -525,7 +533,7 @@ def evidence(r: Results, name: str | None = None, rule: str = "last") -> Evidenc
                   "alpha": float(rec["alpha"]), "epoch": int(rec["epoch"])}
         rows += [{"metric": m, **coords, "run": int(rec["seed"]), "value": float(rec[m]),
                   "source_scale": s_scale} for m in _CELL if m in rec and rec[m] == rec[m]]
-    alone = alone_cell(p)
+    alone = alone_cell(p.students)
     if alone is not None:
         at = chosen[(chosen["temperature"] == alone[0]) & np.isclose(chosen["alpha"], 1.0)]
         for rec in at.to_dict("records"):
@@ -558,7 +566,7 @@ def run_name(r: Results) -> str:
     return f"this build's {r.params['profile']} run"
 
 
-def claims_tables(p: dict[str, Any], r: Results) -> dict[str, pd.DataFrame]:
+def claims_tables(p: PosterParams, r: Results) -> dict[str, pd.DataFrame]:
     """The chapter's claims tables: ``"default"``, this build's run judged under the main
     reading (each student after the run's last epoch) with a verdict column per other reading
     (:data:`READINGS`: the same run read at other epochs, so they cost nothing); ``"primary"``,
@@ -570,81 +578,76 @@ def claims_tables(p: dict[str, Any], r: Results) -> dict[str, pd.DataFrame]:
     return {"default": table, "primary": table}
 
 
-def evidence_for(p: dict[str, Any], cache: Cache | None = None) -> list[Evidence]:
+def evidence_for(p: PosterParams, cache: Cache | None = None) -> list[Evidence]:
     """The evidence the chapter judges by: this build's run (no committed source-scale run)."""
     return [evidence(run(p, cache))]
 
 
-def judged(p: dict[str, Any], cache: Cache | None = None) -> pd.DataFrame:
+def judged(p: PosterParams, cache: Cache | None = None) -> pd.DataFrame:
     """The verdicts the scorecard counts for this chapter (see :func:`claims_tables`)."""
     return claims_tables(p, run(p, cache))["primary"]
 
 
-def readings_note(p: dict[str, Any]) -> str:
-    """What each reading changes, in words."""
-    lines = ["```{admonition} Readings of the poster",
-             ":class: note",
-             "The poster gives no training length for its report's student or for its grid. "
-             f"The main reading judges every student after {EPOCH_RULES['last']} "
-             f"({p['epochs']}); the same run is also read at:"]
-    lines += [f"- **{name}**: {EPOCH_RULES[rule]}." for name, rule in READINGS.items()]
-    lines += ["", "Every student is evaluated after every epoch, so the readings need no "
-              "training of their own. A verdict that is the same under every reading is "
-              "*robust*. Readings that would need runs of their own (the official split, "
-              "another dropout rate or activation) are not run; the official split is one of "
-              "the ablations below.", "```"]
-    return "\n".join(lines)
-
-
 # ------------------------------------------------------------------ the chapter's text
-def scale_note(p: dict[str, Any]) -> str:
-    """A MyST admonition stating this run's scale and the choices the poster leaves open."""
+def _list(values: list[float]) -> str:
+    return ", ".join(f"{v:g}" for v in values)
+
+
+def glue_values(p: PosterParams) -> dict[str, Any]:
+    """The values the notebook's notes glue into their sentences (``{glue:text}`name```):
+    this run's scale, the readings, the ablations, the Keras example and the frameworks'
+    comparison (a name starting ``md_`` holds Markdown). The sentences are the notebook's."""
+    sw, src = p.sweep, SOURCE_SCALE
+    teachers = (f"one per seed (seeds {sw.teacher_seed} to {sw.teacher_seed + sw.seeds - 1}), "
+                "each trained" if sw.teacher_per_seed
+                else f"one (seed {sw.teacher_seed}) for every seed,")
     split = ("all 70,000 MNIST images pooled and split "
              f"{70000 - sum(POOLED_SPLIT):,} / {POOLED_SPLIT[0]:,} / {POOLED_SPLIT[1]:,} "
              f"(train / validation / test), stratified by class, seed {p['split_seed']}"
              if p["split"] == "poster" else
              "the official test set; the last 10,000 official training images validate")
-    teachers = (f"one per seed (seeds {p['teacher_seed']} to "
-                f"{p['teacher_seed'] + p['seeds'] - 1}), each trained"
-                if p["teacher_per_seed"] else f"one (seed {p['teacher_seed']}) for every seed,")
     at_scale = _student_scale(p) and _teacher_curve_scale(p)
-    src = SOURCE_SCALE
-    return "\n".join([
-        "```{admonition} Scale of this run",
-        ":class: " + ("note" if at_scale else "warning"),
-        f"Profile **{p['profile']}**, framework {p['framework']}. Split: {split}. Teachers: "
-        f"{teachers} {p['teacher_epochs']} epochs on {p['teacher_n_train']:,} training "
-        f"images. Students ({p['hidden']} hidden units) on the first {p['n_train']:,} of "
-        f"them: {p['epochs']} epochs, evaluated after each, every cell of T in "
-        f"{{{', '.join(f'{t:g}' for t in p['temperatures'])}}} x alpha in "
-        f"{{{', '.join(f'{a:g}' for a in p['alphas'])}}}, {p['seeds']} seed(s). Both: "
-        f"{p['activation']} activations, dropout {p['dropout']:g}, Adam (lr "
-        f"{p['learning_rate']:g}), batch {p['batch_size']}.",
-        "",
-        "**The poster's scale**, as far as it states it: its networks, MNIST's "
-        f"{src['n_train']:,} training images once 10,000 validate and 10,000 test, and "
-        f"learning curves at least {src['teacher_epochs']} (teacher) and {src['epochs']} "
-        "(student) epochs long, since it names epochs 11 and 13 as where they overfit. It "
-        "states no training length for its report's student or for its grid: which epoch "
-        "stands for them is a reading (below), and a run is at the poster's scale when its "
-        "data and networks are the poster's and its curves are as long. This run is "
-        + ("at that scale: its absolute numbers (accuracies, fit epochs) are judged."
-           if at_scale else "not at that scale: its absolute numbers are shown, not judged.")
-        + " The poster states neither its epochs, its grid's cells, its activation nor its "
-        "dropout rate: the values above are our choices (ReLU and 0.2 are TensorFlow's "
-        "quick-start MLP, which the student's layer list is). Its grid reached T = 10"
-        + ("; this run adds T above 10 to test its guess that a better temperature lies there."
-           if max(p["temperatures"]) > POSTER_MAX_T else "."),
-        "```",
-    ])
+    k = keras_example_params(p)
+    c = comparison_params(p, "torch")
+    out: dict[str, Any] = {
+        **{f"p_{name}": value for name, value in p.flat().items()
+           if isinstance(value, int | float | str) and not isinstance(value, bool)},
+        "p_temperatures": _list(p["temperatures"]), "p_alphas": _list(p["alphas"]),
+        "split_words": split, "teachers_words": teachers,
+        "scale_verdict": ("at that scale: its absolute numbers (accuracies, fit epochs) are "
+                          "judged" if at_scale else
+                          "not at that scale: its absolute numbers are shown, not judged"),
+        "above_ten": ("; this run adds T above 10 to test its guess that a better "
+                      "temperature lies there" if max(p["temperatures"]) > POSTER_MAX_T else ""),
+        **{f"source_{name}": value for name, value in src.items()},
+        "last_rule": EPOCH_RULES["last"],
+        "ablation_temperatures": _list(ABLATION_TEMPERATURES),
+        "ablation_alphas": _list(ABLATION_ALPHAS),
+        "md_ablation_variants": "; ".join(
+            f"*{v}*: " + (", ".join(f"{n} = {x}" for n, x in change.items())
+                          or "unchanged (the main grid's cells)")
+            for v, change in ABLATIONS.items()),
+        "keras_profile": k["profile"], "keras_teacher_epochs": k["teacher_epochs"],
+        "keras_n_train": k["n_train"], "keras_epochs": k["epochs"],
+        "keras_temperature": k["temperature"], "keras_alpha": k["alphas"][0],
+        "keras_seeds": k["seeds"], "keras_n_test": k["n_test"],
+        "comparison_n_train": c["n_train"], "comparison_teacher_epochs": c["teacher_epochs"],
+        "comparison_teachers": "one per seed" if c["teacher_per_seed"] else "one",
+        "comparison_temperatures": _list(c["temperatures"]),
+        "comparison_alphas": _list(c["alphas"]), "comparison_epochs": c["epochs"],
+        "comparison_seeds": c["seeds"], "comparison_split": c["split"],
+    }
+    out.update({f"md_reading_{i}": f"**{name}**: {EPOCH_RULES[rule]}"
+                for i, (name, rule) in enumerate(READINGS.items())})
+    return out
 
 
-def split_table(p: dict[str, Any]) -> pd.DataFrame:
+def split_table(p: PosterParams) -> pd.DataFrame:
     """Test-set class counts: the poster's, the official test set's, and 10,000 x the class
     shares of all 70,000 images (what a stratified split of the pooled set gives)."""
     from kdlib import data
 
-    ds = data.load("mnist", p["data_dir"] or None)
+    ds = data.load("mnist", p.run.data_dir or None)
     pooled = np.bincount(np.concatenate([ds.y_train, ds.y_test]), minlength=10)
     shares = np.round(pooled / pooled.sum() * POOLED_SPLIT[1]).astype(int)
     table = pd.DataFrame({"poster": POSTER_SUPPORT, "official test set": OFFICIAL_SUPPORT,
@@ -680,7 +683,7 @@ def curves_figure(r: Results, value: str = "val_loss"):
 
 
 def _alone_logits(r: Results) -> list[torch.Tensor]:
-    t, a = alone_cell(r.params)
+    t, a = alone_cell(r.params.students)
     return [r.logits(s, t, a) for s in sorted(r.test_logits)]
 
 
@@ -781,33 +784,13 @@ def fidelity_text(r: Results) -> str:
             f"teacher: {len(closer)} cells ({names(closer)}).")
 
 
-def ablation_note(p: dict[str, Any]) -> str:
-    """The reduced grid and what each variant changes."""
-    return "\n".join([
-        "```{admonition} Scale of these runs",
-        ":class: warning",
-        f"Each variant runs T in {{{', '.join(f'{t:g}' for t in ABLATION_TEMPERATURES)}}} x "
-        f"alpha in {{{', '.join(f'{a:g}' for a in ABLATION_ALPHAS)}}} for {p['epochs']} "
-        f"epochs, {p['seeds']} seed(s), changing one thing of the main run: "
-        + "; ".join(f"*{v}*: " + (", ".join(f"{k} = {x}" for k, x in c.items()) or
-                                  "unchanged (the main grid's cells)")
-                    for v, c in ABLATIONS.items())
-        + ". The two temperatures were fixed before any run. In each seed the best distilled "
-        "cell is the one with the best validation accuracy; its test accuracy is compared "
-        "with the student alone's. The students on 2,000 images learn from the main teachers "
-        "(trained on all the training images); the official split trains one teacher of its "
-        "own for all seeds.",
-        "```",
-    ])
-
-
 def _choices_text(chosen: pd.DataFrame) -> str:
     counts = Counter(_name(t, a) for t, a in zip(chosen["temperature"], chosen["alpha"],
                                                  strict=True))
     return "; ".join(f"{c} ({n} seed{'s' if n != 1 else ''})" for c, n in counts.most_common())
 
 
-def ablation_table(a: pd.DataFrame, p: dict[str, Any]) -> pd.DataFrame:
+def ablation_table(a: pd.DataFrame, p: PosterParams) -> pd.DataFrame:
     """Per variant of the main run ``p``: the teachers, the student alone, the distilled cell
     chosen on validation in each seed, and the paired difference chosen distilled - alone on
     test, with its 95% CI and what it says."""
@@ -834,24 +817,6 @@ def ablation_table(a: pd.DataFrame, p: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("variant")
 
 
-def keras_example_note(p: dict[str, Any]) -> str:
-    """The scale of the Keras example's pair against the example's own."""
-    q = keras_example_params(p)
-    return "\n".join([
-        "```{admonition} Scale of this comparison",
-        ":class: warning",
-        f"The Keras example trains its teacher 5 epochs on all 60,000 training images, then "
-        f"a distilled (T = 10, alpha = 0.1) and a scratch student 3 epochs each, one run. "
-        f"Here: the alpha chapter's teacher of profile {q['profile']} (the same networks; "
-        f"{q['teacher_epochs']} epoch(s), shared through the cache), students on the "
-        f"first {q['n_train']:,} training images with clean labels, {q['epochs']} epochs, "
-        f"T = {q['temperature']:g}, alpha = {q['alphas'][0]:g}, {q['seeds']} seed(s), tested on "
-        f"{q['n_test']:,} images. This is not the example's scale, so its two accuracies are "
-        "shown, not judged; which of the two students is better is judged.",
-        "```",
-    ])
-
-
 def keras_example_table(r: Results) -> pd.DataFrame:
     """The poster's quoted Keras outputs against ours (mean and 95% CI over seeds)."""
     k = r.keras_example
@@ -876,38 +841,6 @@ def keras_example_table(r: Results) -> pd.DataFrame:
                           ci_text(scratch.to_numpy(float), 4, acc),
                           _paired_interval(scratch, dist).text(4)],
     }).set_index("model")
-
-
-def comparison_note(p: dict[str, Any]) -> str:
-    """The configuration both frameworks run, in words."""
-    q = comparison_params(p, "torch")
-    return (f"Both frameworks on one small configuration: {q['n_train']:,} training images, "
-            f"teachers {q['teacher_epochs']} epochs (each framework its own, "
-            f"{'one per seed' if q['teacher_per_seed'] else 'one'}), students at "
-            f"T = {', '.join(f'{t:g}' for t in q['temperatures'])} and alpha = "
-            f"{', '.join(f'{a:g}' for a in q['alphas'])}, {q['epochs']} epochs, {q['seeds']} "
-            f"seed(s), tested on the 10,000 test images of the {q['split']} split.")
-
-
-def compare_frameworks(p: dict[str, Any], cache: Cache | None = None) -> pd.DataFrame:
-    """Torch (stacked) and Keras (one ``Distiller.fit`` per cell) on one small configuration:
-    each framework's mean test accuracy with its CI, and the Welch 95% interval of the
-    difference."""
-    runs = {fw: run(comparison_params(p, fw), cache, keras_example=False)
-            for fw in ("torch", "keras")}
-    out = []
-    x, y = (runs[fw].teacher["test_acc"].to_numpy(float) for fw in ("torch", "keras"))
-    text, verdict = metrics.welch_difference(x, y)
-    out.append({"model": "teacher", "torch": ci_text(x), "keras": ci_text(y),
-                "torch - keras": text, "within seed noise": verdict})
-    for (t, a), part in runs["torch"].last.groupby(["temperature", "alpha"]):
-        other = runs["keras"].last
-        other = other[(other["temperature"] == t) & (other["alpha"] == a)]
-        x, y = part["test_acc"].to_numpy(float), other["test_acc"].to_numpy(float)
-        text, verdict = metrics.welch_difference(x, y)
-        out.append({"model": f"student, T = {t:g}, alpha = {a:g}", "torch": ci_text(x),
-                    "keras": ci_text(y), "torch - keras": text, "within seed noise": verdict})
-    return pd.DataFrame(out)
 
 
 def _explanation(table: pd.DataFrame) -> str:
@@ -979,3 +912,9 @@ def discussion(r: Results, a: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> 
                  f"{int(judged_here['robust'].sum())} get the same verdict under every reading "
                  "of the poster's training length (the reading columns of the table)."]
     return "\n".join(text)
+
+
+CHAPTER = Chapter("poster", params=PosterParams, run=run, judged=judged,
+                  evidence_for=evidence_for, sources=SOURCES,
+                  example="papermill notebooks/poster.ipynb out.ipynb -p profile quick "
+                          "-p split official")

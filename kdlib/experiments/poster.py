@@ -25,17 +25,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import torch
 
 from kdlib import data, metrics
-from kdlib.config import Param, ParamError, Schema
-from kdlib.executor import PARAMS as EXECUTOR_PARAMS
-from kdlib.executor import Unit, run_units
-from kdlib.experiments import alpha as alpha_study
+from kdlib.config import MAX_SEED, ParamError, Params, Section, param
 from kdlib.metrics import summarize
 from kdlib.models import (
     StackedMLP,
@@ -45,13 +42,19 @@ from kdlib.models import (
     poster_student,
     poster_teacher,
 )
-from kdlib.results import Cache
+from kdlib.results import Cache, Entry
 from kdlib.train import distil_stack, predict, train_supervised
+from kdlib.units import Ref, Unit, sweep
+from kdlib.units import Sweep as Entries
 
-__all__ = ["ABLATIONS", "CONFUSED_PAIRS", "SCHEMA", "SOURCE_SCALE", "Results", "ablation_params",
-           "ablations", "comparison_params", "keras_example_params", "resolve", "run"]
+if TYPE_CHECKING:
+    from kdlib.experiments import alpha as alpha_study
 
-_MAX_SEED = 2**31 - 1
+__all__ = ["ABLATIONS", "CONFUSED_PAIRS", "SOURCE_SCALE", "Fit", "Mnist", "Networks",
+           "PosterParams", "Results", "Seeds", "Students", "Teacher", "ablation_params",
+           "ablations", "compare_frameworks", "comparison_params", "keras_example_params",
+           "resolve", "run"]
+
 POOLED_SPLIT = (10000, 10000)  # validation, test: the rest of the 70,000 images trains
 CONFUSED_PAIRS = ((9, 4), (5, 3), (6, 5))  # the poster's most confused digits
 POSTER_MAX_T = 10.0  # the poster's grid went up to T = 10 ("if the optimal T is > 10")
@@ -61,68 +64,105 @@ _ALPHAS = [round(0.1 * i, 1) for i in range(11)]
 # as where the teacher overfits and 13 for the student, so its curves went on past them).
 SOURCE_SCALE = {"n_train": 50000, "teacher_epochs": 12, "epochs": 14, "hidden": 32}
 
-SCHEMA = Schema("poster", (
-    Param("framework", str, "torch: all students of a seed as one stacked model; keras: one "
-          "Keras Distiller fit per grid cell (slow).",
-          {"quick": "torch", "default": "torch", "paper": "torch"}, choices=("torch", "keras")),
-    Param("split", str, "'poster': all 70,000 images pooled and split 50,000/10,000/10,000 "
-          "(train/validation/test) stratified by class, as the poster's supports imply; "
-          "'official': official test set, last 10,000 training images validate.",
-          {"quick": "poster", "default": "poster", "paper": "poster"},
-          choices=("poster", "official")),
-    Param("split_seed", int, "Seed of the pooled split.",
-          {"quick": 0, "default": 0, "paper": 0}, low=0, high=_MAX_SEED),
-    Param("data_dir", str, "Directory holding the official files; '' searches the usual places.",
-          {"quick": "", "default": "", "paper": ""}),
-    Param("teacher_n_train", int, "The teacher's training images: the first n of the "
-          "training part.",
-          {"quick": 2000, "default": 50000, "paper": 50000}, low=100, high=50000),
-    Param("n_train", int, "The students' training images: the first n of the teacher's.",
-          {"quick": 2000, "default": 50000, "paper": 50000}, low=100, high=50000),
-    Param("activation", str, "Activation after each convolution and hidden dense layer (the "
-          "poster names none).",
-          {"quick": "relu", "default": "relu", "paper": "relu"}, choices=("relu", "tanh", "elu")),
-    Param("dropout", float, "Dropout rate of both networks (the poster names none).",
-          {"quick": 0.2, "default": 0.2, "paper": 0.2}, low=0, high=0.9),
-    Param("hidden", int, "Hidden units of the student (the poster: 32, as its teacher's).",
-          {"quick": 32, "default": 32, "paper": 32}, low=1, high=4096),
-    Param("teacher_epochs", int, "Teacher training epochs, all of them; it distils after the "
-          "last (its validation curve is recorded, never used to stop it).",
-          {"quick": 2, "default": 15, "paper": 20}, low=1, high=1000),
-    Param("teacher_seed", int, "Seed of the (first) teacher's initial weights, dropout and "
-          "batch order.",
-          {"quick": 0, "default": 0, "paper": 0}, low=0, high=_MAX_SEED),
-    Param("teacher_per_seed", bool, "Each seed trains its own teacher (seed teacher_seed + "
-          "seed), so every seed repeats the whole study; false: one teacher serves every seed.",
-          {"quick": True, "default": True, "paper": True}),
-    Param("temperatures", list, "Temperatures T of the grid.",
-          {"quick": [1.0, 2.0, 5.0, 10.0, 20.0], "default": [1.0, 2.0, 5.0, 10.0, 20.0],
-           "paper": [float(t) for t in range(1, 11)] + [20.0]},
-          low=0, high=100, low_open=True),
-    Param("alphas", list, "Weights of the hard-label loss in the grid (1: no distillation).",
-          {"quick": [0.0, 0.5, 1.0], "default": [0.0, 0.25, 0.5, 0.75, 1.0], "paper": _ALPHAS},
-          low=0, high=1),
-    Param("epochs", int, "Student training epochs; every student is evaluated after each.",
-          {"quick": 2, "default": 15, "paper": 20}, low=1, high=1000),
-    Param("seeds", int, "Independent runs per grid cell (seeds 0 to seeds-1); CIs are over these.",
-          {"quick": 2, "default": 3, "paper": 3}, low=1, high=50),
-    Param("batch_size", int, "Mini-batch size (Keras's default, 32).",
-          {"quick": 32, "default": 32, "paper": 32}, low=1, high=50000),
-    Param("learning_rate", float, "Adam's learning rate (Keras's default, 0.001).",
-          {"quick": 0.001, "default": 0.001, "paper": 0.001}, low=0, high=1, low_open=True),
-    *EXECUTOR_PARAMS,
-))
+
+class Mnist(Section):
+    """Which MNIST images train, validate and test (teachers and students)."""
+
+    split: param(str, "'poster': all 70,000 images pooled and split 50,000/10,000/10,000 "
+                 "(train/validation/test) stratified by class, as the poster's supports imply; "
+                 "'official': official test set, last 10,000 training images validate.",
+                 "poster", choices=("poster", "official"))
+    split_seed: param(int, "Seed of the pooled split.", 0, low=0, high=MAX_SEED)
 
 
-def resolve(namespace: dict[str, Any]) -> dict[str, Any]:
+class Networks(Section):
+    """What teacher and students share: the framework, the activation and dropout."""
+
+    framework: param(str, "torch: all students of a seed as one stacked model; keras: one "
+                     "Keras Distiller fit per grid cell (slow).", "torch",
+                     choices=("torch", "keras"))
+    activation: param(str, "Activation after each convolution and hidden dense layer (the "
+                      "poster names none).", "relu", choices=("relu", "tanh", "elu"))
+    dropout: param(float, "Dropout rate of both networks (the poster names none).", 0.2,
+                   low=0, high=0.9)
+
+
+class Fit(Section):
+    """How teacher and students are trained: Adam on mini-batches."""
+
+    batch_size: param(int, "Mini-batch size (Keras's default, 32).", 32, low=1, high=50000)
+    learning_rate: param(float, "Adam's learning rate (Keras's default, 0.001).", 0.001,
+                         low=0, high=1, low_open=True)
+
+
+class Teacher(Section):
+    """The teacher unit (one per teacher seed)."""
+
+    teacher_n_train: param(int, "The teacher's training images: the first n of the training "
+                           "part.", 50000, low=100, high=50000)
+    teacher_epochs: param(int, "Teacher training epochs, all of them; it distils after the "
+                          "last (its validation curve is recorded, never used to stop it).",
+                          15, low=1, high=1000)
+
+
+class Students(Section):
+    """The students unit (one per seed: every grid cell as one stacked model)."""
+
+    n_train: param(int, "The students' training images: the first n of the teacher's.",
+                   50000, low=100, high=50000)
+    hidden: param(int, "Hidden units of the student (the poster: 32, as its teacher's).", 32,
+                  low=1, high=4096)
+    temperatures: param(list, "Temperatures T of the grid.", [1.0, 2.0, 5.0, 10.0, 20.0],
+                        low=0, high=100, low_open=True, item=float)
+    alphas: param(list, "Weights of the hard-label loss in the grid (1: no distillation).",
+                  [0.0, 0.25, 0.5, 0.75, 1.0], low=0, high=1, item=float)
+    epochs: param(int, "Student training epochs; every student is evaluated after each.", 15,
+                  low=1, high=1000)
+
+
+class Seeds(Section):
+    """The seeds, and which teacher serves each (units receive their seed, not this)."""
+
+    teacher_seed: param(int, "Seed of the (first) teacher's initial weights, dropout and "
+                        "batch order.", 0, low=0, high=MAX_SEED)
+    teacher_per_seed: param(bool, "Each seed trains its own teacher (seed teacher_seed + "
+                            "seed), so every seed repeats the whole study; false: one teacher "
+                            "serves every seed.", True)
+    seeds: param(int, "Independent runs per grid cell (seeds 0 to seeds-1); CIs are over "
+                 "these.", 3, low=1, high=50)
+
+
+class PosterParams(Params):
+    """The poster chapter's parameters."""
+
+    chapter: ClassVar[str] = "poster"
+    profiles: ClassVar[dict[str, dict[str, Any]]] = {
+        "quick": {"teacher_n_train": 2000, "n_train": 2000, "teacher_epochs": 2,
+                  "alphas": [0.0, 0.5, 1.0], "epochs": 2, "seeds": 2},
+        "paper": {"teacher_epochs": 20, "temperatures": [float(t) for t in range(1, 11)] + [20.0],
+                  "alphas": _ALPHAS, "epochs": 20},
+    }
+    mnist: Mnist = Mnist()
+    networks: Networks = Networks()
+    fit: Fit = Fit()
+    teacher: Teacher = Teacher()
+    students: Students = Students()
+    sweep: Seeds = Seeds()
+
+    def checked(self) -> PosterParams:
+        """The grid's temperatures and alphas sorted without repeats; the students' images
+        among the teacher's."""
+        s, t = self.students, self.teacher
+        if s.n_train > t.teacher_n_train:
+            raise ParamError(f"n_train must be in [100, teacher_n_train={t.teacher_n_train}]; "
+                             f"got {s.n_train}")
+        grid = {"temperatures": sorted(set(s.temperatures)), "alphas": sorted(set(s.alphas))}
+        return self.model_copy(update={"students": s.model_copy(update=grid)})
+
+
+def resolve(namespace: dict[str, Any]) -> PosterParams:
     """Validated parameters from a notebook's globals (``profile`` + one name per parameter)."""
-    p = SCHEMA.from_namespace(namespace)
-    p["temperatures"] = sorted(set(p["temperatures"]))
-    p["alphas"] = sorted(set(p["alphas"]))
-    if p["n_train"] > p["teacher_n_train"]:
-        raise ParamError(f"n_train must be in [100, teacher_n_train={p['teacher_n_train']}]; "
-                         f"got {p['n_train']}")
-    return p
+    return PosterParams.from_namespace(namespace)
 
 
 @dataclass
@@ -137,41 +177,43 @@ class Split:
     y_test: torch.Tensor
 
 
-def make_split(ds: data.Dataset, p: dict[str, Any]) -> Split:
-    """The split ``p["split"]`` asks for, the training part cut to ``teacher_n_train`` (the
-    students train on its first ``n_train``)."""
-    if p["split"] == "poster":
+def make_split(ds: data.Dataset, mnist: Mnist, n_train: int) -> Split:
+    """The split ``mnist`` asks for, its training part cut to its first ``n_train`` images
+    (the teacher's ``teacher_n_train``, the students' ``n_train``: the first of the teacher's)."""
+    if mnist.split == "poster":
         x_all = np.concatenate([ds.x_train, ds.x_test])
         y_all = np.concatenate([ds.y_train, ds.y_test])
-        train, val, test = data.stratified_split(y_all, POOLED_SPLIT, p["split_seed"])
+        train, val, test = data.stratified_split(y_all, POOLED_SPLIT, mnist.split_seed)
         parts = [(x_all[i], y_all[i]) for i in (train, val, test)]
     else:
         parts = [(ds.x_train[:-10000], ds.y_train[:-10000]),
                  (ds.x_train[-10000:], ds.y_train[-10000:]), (ds.x_test, ds.y_test)]
-    parts[0] = data.first_n(*parts[0], p["teacher_n_train"])
+    parts[0] = data.first_n(*parts[0], n_train)
     (x, y), (xv, yv), (xt, yt) = [(torch.from_numpy(data.to_float(a)), torch.from_numpy(b))
                                   for a, b in parts]
     return Split(x, y, xv, yv, xt, yt)
 
 
-def cells(p: dict[str, Any]) -> list[tuple[float, float]]:
+def cells(students: Students) -> list[tuple[float, float]]:
     """The grid's (temperature, alpha) cells, temperature-major."""
-    return [(t, a) for t in p["temperatures"] for a in p["alphas"]]
+    return [(t, a) for t in students.temperatures for a in students.alphas]
 
 
-def alone_cell(p: dict[str, Any]) -> tuple[float, float] | None:
+def alone_cell(students: Students) -> tuple[float, float] | None:
     """The cell of the student alone: alpha = 1 at the lowest temperature (at alpha = 1 the
     soft term has weight zero, so every temperature trains the same student)."""
-    return (min(p["temperatures"]), 1.0) if 1.0 in p["alphas"] else None
+    return (min(students.temperatures), 1.0) if 1.0 in students.alphas else None
 
 
-def teacher_seed(p: dict[str, Any], seed: int) -> int:
+def teacher_seed(seeds: Seeds, seed: int) -> int:
     """The seed of the teacher that student seed ``seed`` distils from."""
-    return p["teacher_seed"] + (seed if p["teacher_per_seed"] else 0)
+    return seeds.teacher_seed + (seed if seeds.teacher_per_seed else 0)
 
 
-def _teacher_index(p: dict[str, Any], seed: int) -> int:
-    return seed if p["teacher_per_seed"] else 0
+def teacher_index(seeds: Seeds, seed: int) -> int:
+    """The row of the teacher (among the run's teachers) that student seed ``seed`` distils
+    from."""
+    return seed if seeds.teacher_per_seed else 0
 
 
 def _epoch_stats(epoch: int, logits: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
@@ -185,15 +227,21 @@ def _confusion(pred: torch.Tensor, y: torch.Tensor, k: int = 10) -> np.ndarray:
                        minlength=k * k).reshape(k, k)
 
 
-def _teacher_unit(p: dict[str, Any], s: Split, seed: int) -> dict[str, Any]:
-    """Train one teacher (of seed ``seed``) for all its epochs, evaluating it on the
-    validation set after every epoch (recorded, never used to stop it)."""
+def train_teacher(mnist: Mnist, networks: Networks, fit: Fit, teacher: Teacher, seed: int,
+                  ds: data.Dataset) -> Entry:
+    """The teacher unit: train one teacher (of seed ``seed``) on the first ``teacher_n_train``
+    images for all its epochs, evaluating it on the validation set after every epoch
+    (recorded, never used to stop it)."""
+    s = make_split(ds, mnist, teacher.teacher_n_train)
     start = time.perf_counter()
     curve: list[dict[str, float]] = []
-    if p["framework"] == "keras":
+    if networks.framework == "keras":
+        import keras
+
         from kdlib import distiller
 
-        model = keras_poster_teacher(p["dropout"], p["activation"])
+        keras.utils.set_random_seed(seed)  # the initial weights: else drawn from process state
+        model = keras_poster_teacher(networks.dropout, networks.activation)
         x_val = s.x_val.numpy()
 
         def observe(m) -> bool:
@@ -201,23 +249,23 @@ def _teacher_unit(p: dict[str, Any], s: Split, seed: int) -> dict[str, Any]:
             curve.append(_epoch_stats(len(curve) + 1, logits, s.y_val))
             return False
 
-        losses = distiller.fit_supervised(model, s.x.numpy(), s.y.numpy(), p["teacher_epochs"],
-                                          p["batch_size"], p["learning_rate"], seed,
-                                          stop=observe)
+        losses = distiller.fit_supervised(model, s.x.numpy(), s.y.numpy(),
+                                          teacher.teacher_epochs, fit.batch_size,
+                                          fit.learning_rate, seed, stop=observe)
         logits = {k: torch.from_numpy(distiller.predict(model, v.numpy()))
                   for k, v in (("train", s.x), ("val", s.x_val), ("test", s.x_test))}
         weights = {f"w{i}": torch.from_numpy(w) for i, w in enumerate(model.get_weights())}
         count = model.count_params()
     else:
         torch.manual_seed(seed)
-        model = poster_teacher(p["dropout"], p["activation"])
+        model = poster_teacher(networks.dropout, networks.activation)
 
         def observe(m: torch.nn.Module) -> bool:
             curve.append(_epoch_stats(len(curve) + 1, predict(m, s.x_val), s.y_val))
             return False
 
-        losses = train_supervised(model, s.x, s.y, p["teacher_epochs"], p["batch_size"],
-                                  p["learning_rate"], seed, stop=observe)
+        losses = train_supervised(model, s.x, s.y, teacher.teacher_epochs, fit.batch_size,
+                                  fit.learning_rate, seed, stop=observe)
         logits = {"train": predict(model, s.x), "val": predict(model, s.x_val),
                   "test": predict(model, s.x_test)}
         weights, count = model.state_dict(), n_params(model)
@@ -230,15 +278,18 @@ def _teacher_unit(p: dict[str, Any], s: Split, seed: int) -> dict[str, Any]:
     return {"teacher": summary, "curve": table, "logits": logits, "weights": weights}
 
 
-def _student_unit(p: dict[str, Any], seed: int, s: Split, teacher: dict[str, Any]
-                  ) -> dict[str, Any]:
-    """One seed: every grid cell's student, evaluated after every epoch on the validation set
-    (loss, accuracy, agreement and KL with the teacher) and on the test set (the same, and
-    top-1 agreement with the student alone), and the student alone's test confusion matrix
-    after every epoch."""
+def train_students(mnist: Mnist, networks: Networks, fit: Fit, students: Students, seed: int,
+                   teacher: Entry, ds: data.Dataset) -> Entry:
+    """The students unit of one seed: every grid cell's student, on the first ``n_train`` of
+    the teacher's images, evaluated after every epoch on the validation set (loss, accuracy,
+    agreement and KL with the teacher) and on the test set (the same, and top-1 agreement
+    with the student alone), and the student alone's test confusion matrix after every
+    epoch."""
+    s = make_split(ds, mnist, students.n_train)
     start = time.perf_counter()
-    grid = cells(p)
+    grid = cells(students)
     t_val, t_test = teacher["logits"]["val"], teacher["logits"]["test"]
+    t_train = teacher["logits"]["train"][:students.n_train]
     rows: list[dict[str, Any]] = []
     last: dict[int, torch.Tensor] = {}
     preds: dict[tuple[int, int], torch.Tensor] = {}  # (cell, epoch) -> test predictions
@@ -256,12 +307,13 @@ def _student_unit(p: dict[str, Any], seed: int, s: Split, teacher: dict[str, Any
         preds[(i, epoch)] = test.argmax(-1).to(torch.int8)
         last[i] = test
 
-    every = list(range(1, p["epochs"] + 1))
-    if p["framework"] == "keras":
-        history = _keras_students(p, seed, s, teacher, every, add)
+    every = list(range(1, students.epochs + 1))
+    if networks.framework == "keras":
+        history = _keras_students(networks, fit, students, seed, s, teacher["weights"], every,
+                                  add)
     else:
         torch.manual_seed(seed)
-        init = poster_student(p["hidden"], p["dropout"], p["activation"])
+        init = poster_student(students.hidden, networks.dropout, networks.activation)
         model = StackedMLP([init] * len(grid))
 
         def evaluate(epoch: int, stack: torch.nn.Module) -> None:
@@ -270,12 +322,12 @@ def _student_unit(p: dict[str, Any], seed: int, s: Split, teacher: dict[str, Any
                 add(i, epoch, val[i], test[i])
 
         torch.manual_seed(seed)  # the dropout masks
-        history = distil_stack(model, s.x, s.y, teacher["logits"]["train"],
-                               [a for _, a in grid], [t for t, _ in grid], p["epochs"],
-                               p["batch_size"], p["learning_rate"], seed, snapshots=every,
-                               on_snapshot=evaluate, desc=f"students, seed {seed}").numpy()
+        history = distil_stack(model, s.x, s.y, t_train, [a for _, a in grid],
+                               [t for t, _ in grid], students.epochs, fit.batch_size,
+                               fit.learning_rate, seed, snapshots=every, on_snapshot=evaluate,
+                               desc=f"students, seed {seed}").numpy()
     table = pd.DataFrame(rows)
-    alone = alone_cell(p)
+    alone = alone_cell(students)
     confusion = []
     if alone is not None:
         k = grid.index(alone)
@@ -296,30 +348,30 @@ def _student_unit(p: dict[str, Any], seed: int, s: Split, teacher: dict[str, Any
             "logits": {"test": torch.stack([last[i] for i in range(len(grid))])}}
 
 
-def _keras_students(p: dict[str, Any], seed: int, s: Split, teacher: dict[str, Any],
-                    every: list[int], add) -> np.ndarray:
+def _keras_students(networks: Networks, fit: Fit, students: Students, seed: int, s: Split,
+                    weights: dict[str, torch.Tensor], every: list[int], add) -> np.ndarray:
     """The poster's way: one Keras ``Distiller.fit`` per grid cell."""
     import keras
 
     from kdlib import distiller
 
-    teacher_model = keras_poster_teacher(p["dropout"], p["activation"])
-    weights = teacher["weights"]
+    teacher_model = keras_poster_teacher(networks.dropout, networks.activation)
     teacher_model.set_weights([weights[f"w{i}"].numpy() for i in range(len(weights))])
     keras.utils.set_random_seed(seed)
-    init = keras_poster_student(p["hidden"], p["dropout"], p["activation"])
+    init = keras_poster_student(students.hidden, networks.dropout, networks.activation)
     xv, xt = s.x_val.numpy(), s.x_test.numpy()
     parts = []
-    for j, t in enumerate(p["temperatures"]):
-        k = j * len(p["alphas"])
+    for j, t in enumerate(students.temperatures):
+        k = j * len(students.alphas)
 
         def evaluate(i: int, epoch: int, student, k: int = k) -> None:
             add(k + i, epoch, torch.from_numpy(distiller.predict(student, xv)),
                 torch.from_numpy(distiller.predict(student, xt)))
 
         parts.append(distiller.fit_students(init, teacher_model, s.x.numpy(), s.y.numpy(),
-                                            p["alphas"], t, p["epochs"], p["batch_size"],
-                                            p["learning_rate"], seed, every, evaluate))
+                                            students.alphas, t, students.epochs,
+                                            fit.batch_size, fit.learning_rate, seed, every,
+                                            evaluate))
     return np.concatenate(parts, axis=1)
 
 
@@ -344,7 +396,7 @@ class Results:
     """Tidy tables of one run of the poster's study. Seed ``k``'s students distil from the
     teacher of row ``k`` of ``teacher`` (row 0 when one teacher serves every seed)."""
 
-    params: dict[str, Any]
+    params: PosterParams
     teacher: pd.DataFrame  # one row per teacher: seed (the students' it serves), test accuracy...
     teacher_curve: pd.DataFrame  # one row per (seed, epoch): train_loss, val_loss, val_acc
     teacher_test: dict[int, torch.Tensor]  # seed -> the teacher's test logits
@@ -355,19 +407,14 @@ class Results:
     classes: tuple[str, ...]
     data_digest: str
     seconds: float
+    compute_seconds: float  # the time it took to compute every entry, cached or not
     keras_example: alpha_study.Results | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def compute_seconds(self) -> float:
-        """Time it took to compute the results (teachers + every seed), cached or not."""
-        per_seed = self.students.groupby("seed")["seconds"].first().sum()
-        return float(self.teacher["seconds"].sum() + per_seed)
-
-    @property
     def last(self) -> pd.DataFrame:
         """The rows after the last epoch."""
-        return self.students[self.students["epoch"] == self.params["epochs"]]
+        return self.students[self.students["epoch"] == self.params.students.epochs]
 
     def alone(self) -> pd.DataFrame:
         """The student alone (alpha = 1, lowest temperature: all are the same loss), per epoch."""
@@ -376,15 +423,15 @@ class Results:
 
     def logits(self, seed: int, temperature: float, alpha: float) -> torch.Tensor:
         """Test logits of one grid cell's student of one seed, after the last epoch."""
-        return self.test_logits[seed][cells(self.params).index((temperature, alpha))]
+        return self.test_logits[seed][cells(self.params.students).index((temperature, alpha))]
 
     def teacher_logits(self, seed: int) -> torch.Tensor:
         """Test logits of the teacher that seed ``seed``'s students distil from."""
-        return self.teacher_test[_teacher_index(self.params, seed)]
+        return self.teacher_test[teacher_index(self.params.sweep, seed)]
 
     def grid(self, value: str = "test_acc", epoch: int | None = None) -> pd.DataFrame:
         """Mean and 95% CI over seeds of ``value`` per (temperature, alpha) after ``epoch``."""
-        rows = self.students[self.students["epoch"] == (epoch or self.params["epochs"])]
+        rows = self.students[self.students["epoch"] == (epoch or self.params.students.epochs)]
         return summarize(rows, ["temperature", "alpha"], value)
 
 
@@ -402,63 +449,68 @@ def _fit_epoch(curve: pd.DataFrame) -> int:
     return int(curve[curve["val_acc"] >= best - FIT_WITHIN]["epoch"].min())
 
 
-def keras_example_params(p: dict[str, Any]) -> dict[str, Any]:
+def keras_example_params(p: PosterParams) -> alpha_study.AlphaParams:
     """The Keras example's CNN pair (the 000 report's networks) at T = 10, alpha = 0.1, 3 epochs:
     the alpha chapter's study with no label noise and this pair's settings.
 
     The teacher is the alpha chapter's teacher of the same profile (shared through the cache).
     """
-    q = alpha_study.resolve({"profile": p["profile"], "data_dir": p["data_dir"],
-                             "executor": p["executor"], "ray_address": p["ray_address"]})
-    q.update(noise_rate=0.0, alphas=[0.1], temperature=10.0, epochs=3, snapshots=[3],
-             seeds=p["seeds"], framework="torch")
-    return q
+    from kdlib.experiments import alpha as alpha_study
+
+    q = alpha_study.AlphaParams.resolve(p.profile, data_dir=p.run.data_dir,
+                                        executor=p.run.executor,
+                                        ray_address=p.run.ray_address,
+                                        threads=p.numerics.threads)
+    return q.replace(noise_rate=0.0, alphas=[0.1], temperature=10.0, epochs=3, snapshots=[3],
+                     seeds=p.sweep.seeds, framework="torch")
 
 
-def run(p: dict[str, Any], cache: Cache | None = None, keras_example: bool = True) -> Results:
+def run_keras_example(p: PosterParams, cache: Cache | None = None) -> alpha_study.Results:
+    """The Keras example's pair, run (or loaded) as the alpha chapter's study."""
+    from kdlib.experiments import alpha as alpha_study
+
+    return alpha_study.run(keras_example_params(p), cache)
+
+
+def units(p: PosterParams, ds: data.Dataset) -> tuple[list[Unit], Any]:
+    """The study's units: a teacher per teacher seed, and (from the teachers' entries) one
+    students unit per seed."""
+    common = {"mnist": p.mnist, "networks": p.networks, "fit": p.fit}
+    seeds = sorted({teacher_seed(p.sweep, k) for k in range(p.sweep.seeds)})
+    teachers = [Unit("teacher", train_teacher, {**common, "teacher": p.teacher, "seed": t},
+                     {"ds": ds}, numerics=p.numerics) for t in seeds]
+
+    def students(refs: list[Ref]) -> list[Unit]:
+        return [Unit("students", train_students,
+                     {**common, "students": p.students, "seed": seed,
+                      "teacher": refs[teacher_index(p.sweep, seed)]},
+                     {"ds": ds}, numerics=p.numerics) for seed in range(p.sweep.seeds)]
+    return teachers, students
+
+
+def run(p: PosterParams, cache: Cache | None = None, keras_example: bool = True) -> Results:
     """Run (or load from the cache) the study for resolved parameters ``p``."""
     start = time.perf_counter()
     cache = cache or Cache()
-    ds = data.load("mnist", p["data_dir"] or None)
-    split = make_split(ds, p)
-    executor_args = {"executor": p["executor"], "ray_address": p["ray_address"]}
-    keys = ("framework", "split", "split_seed", "teacher_n_train", "activation", "dropout",
-            "teacher_epochs", "batch_size", "learning_rate")
-    seeds = sorted({teacher_seed(p, k) for k in range(p["seeds"])})
-    teachers = run_units(cache, "poster", ds.digest, [
-        Unit("teacher", {**{k: p[k] for k in keys}, "teacher_seed": t},
-             lambda t=t: _teacher_unit(p, split, t)) for t in seeds],
-        **executor_args, desc="poster teachers")
-    n = p["n_train"]  # the students' images: the first n of the teacher's, and its logits
-    students = Split(split.x[:n], split.y[:n], split.x_val, split.y_val, split.x_test,
-                     split.y_test)
-
-    def served(seed: int) -> dict[str, Any]:
-        t = teachers[_teacher_index(p, seed)]
-        return {**t, "logits": {**t["logits"], "train": t["logits"]["train"][:n]}}
-
-    units = run_units(cache, "poster", ds.digest, [Unit(
-        "students", {**{k: v for k, v in p.items() if k not in ("profile", "seeds", "data_dir")},
-                     "seed": seed}, lambda seed=seed: _student_unit(p, seed, students,
-                                                                    served(seed)))
-        for seed in range(p["seeds"])], **executor_args, desc="poster seeds")
-    tables, confusion, logits = [], [], {}
-    for seed, unit in enumerate(units):
-        tables.append(unit["students"])
-        confusion.append(unit["confusion"])
-        logits[seed] = unit["logits"]["test"]
-    example = alpha_study.run(keras_example_params(p), cache) if keras_example else None
+    ds = data.load("mnist", p.run.data_dir or None)
+    teachers, students = units(p, ds)
+    found: Entries = sweep(cache, "poster", teachers, students, p.run, desc="poster")
+    made = found.units
+    y_test = make_split(ds, p.mnist, p.teacher.teacher_n_train).y_test
+    example = run_keras_example(p, cache) if keras_example else None
     return Results(
         params=p,
-        teacher=pd.concat([t["teacher"].assign(seed=i) for i, t in enumerate(teachers)],
+        teacher=pd.concat([t["teacher"].assign(seed=i) for i, t in enumerate(found.teachers)],
                           ignore_index=True),
-        teacher_curve=pd.concat([t["curve"].assign(seed=i) for i, t in enumerate(teachers)],
-                                ignore_index=True),
-        teacher_test={i: t["logits"]["test"] for i, t in enumerate(teachers)},
-        students=pd.concat(tables, ignore_index=True),
-        confusion=pd.concat(confusion, ignore_index=True), test_logits=logits,
-        y_test=split.y_test, classes=ds.classes, data_digest=ds.digest,
-        seconds=time.perf_counter() - start, keras_example=example)
+        teacher_curve=pd.concat([t["curve"].assign(seed=i)
+                                 for i, t in enumerate(found.teachers)], ignore_index=True),
+        teacher_test={i: t["logits"]["test"] for i, t in enumerate(found.teachers)},
+        students=pd.concat([u["students"] for u in made], ignore_index=True),
+        confusion=pd.concat([u["confusion"] for u in made], ignore_index=True),
+        test_logits={seed: u["logits"]["test"] for seed, u in enumerate(made)},
+        y_test=y_test, classes=ds.classes, data_digest=ds.digest,
+        seconds=time.perf_counter() - start, compute_seconds=found.compute_seconds,
+        keras_example=example)
 
 
 # "What happened?": variants of the main run, each a reduced grid, run over the same seeds.
@@ -475,15 +527,16 @@ ABLATIONS: dict[str, dict[str, Any]] = {
 }
 
 
-def ablation_params(p: dict[str, Any], variant: str) -> dict[str, Any]:
-    """The main run's parameters on the reduced grid, changed by a variant."""
-    q = {**p, "temperatures": ABLATION_TEMPERATURES, "alphas": ABLATION_ALPHAS,
-         **ABLATIONS[variant]}
-    q["n_train"] = min(q["n_train"], p["n_train"])
-    return q
+def ablation_params(p: PosterParams, variant: str) -> PosterParams:
+    """The main run's parameters on the reduced grid, changed by a variant (never more
+    students' images than the main run's)."""
+    change = {"temperatures": ABLATION_TEMPERATURES, "alphas": ABLATION_ALPHAS,
+              **ABLATIONS[variant]}
+    change["n_train"] = min(change.get("n_train", p["n_train"]), p["n_train"])
+    return p.replace(**change)
 
 
-def ablations(p: dict[str, Any], cache: Cache | None = None,
+def ablations(p: PosterParams, cache: Cache | None = None,
               main: Results | None = None) -> pd.DataFrame:
     """Every ablation, run (or loaded): last-epoch rows with a ``variant`` and the test
     accuracy of the teacher each seed distils from. ``main``, the run of ``p``, supplies "as
@@ -492,22 +545,44 @@ def ablations(p: dict[str, Any], cache: Cache | None = None,
     tables = []
     for variant in ABLATIONS:
         q = ablation_params(p, variant)
-        if variant == "as run" and main is not None and set(cells(q)) <= set(cells(p)):
+        wanted = set(cells(q.students))
+        if variant == "as run" and main is not None and wanted <= set(cells(p.students)):
             r = main
-            rows = r.last[[c in set(cells(q)) for c in zip(r.last["temperature"],
-                                                              r.last["alpha"], strict=True)]]
+            rows = r.last[[c in wanted for c in zip(r.last["temperature"], r.last["alpha"],
+                                                   strict=True)]]
         else:
             r = run(q, cache, keras_example=False)
             rows = r.last
         acc = r.teacher["test_acc"].to_numpy(float)
-        served = [acc[_teacher_index(q, int(s))] for s in rows["seed"]]
+        served = [acc[teacher_index(q.sweep, int(s))] for s in rows["seed"]]
         tables.append(rows.assign(variant=variant, teacher_acc=served))
     return pd.concat(tables, ignore_index=True)
 
 
-def comparison_params(p: dict[str, Any], framework: str) -> dict[str, Any]:
+def comparison_params(p: PosterParams, framework: str) -> PosterParams:
     """A small configuration run in both frameworks (2,000 images, two cells, <= 3 epochs)."""
-    return {**p, "framework": framework, "n_train": min(p["n_train"], 2000),
-            "teacher_n_train": min(p["teacher_n_train"], 2000),
-            "teacher_epochs": min(p["teacher_epochs"], 2), "temperatures": [5.0],
-            "alphas": [0.5, 1.0], "epochs": min(p["epochs"], 3)}
+    return p.replace(framework=framework, n_train=min(p["n_train"], 2000),
+                     teacher_n_train=min(p["teacher_n_train"], 2000),
+                     teacher_epochs=min(p["teacher_epochs"], 2), temperatures=[5.0],
+                     alphas=[0.5, 1.0], epochs=min(p["epochs"], 3))
+
+
+def compare_frameworks(p: PosterParams, cache: Cache | None = None) -> pd.DataFrame:
+    """Torch (stacked) and Keras (one ``Distiller.fit`` per cell) on one small configuration:
+    each framework's mean test accuracy with its CI, and the Welch 95% interval of the
+    difference."""
+    runs = {fw: run(comparison_params(p, fw), cache, keras_example=False)
+            for fw in ("torch", "keras")}
+    x, y = (runs[fw].teacher["test_acc"].to_numpy(float) for fw in ("torch", "keras"))
+    rows = [("teacher", x, y)]
+    other = runs["keras"].last
+    for (t, a), part in runs["torch"].last.groupby(["temperature", "alpha"]):
+        same = other[(other["temperature"] == t) & (other["alpha"] == a)]
+        rows.append((f"student, T = {t:g}, alpha = {a:g}", part["test_acc"].to_numpy(float),
+                     same["test_acc"].to_numpy(float)))
+    out = []
+    for model, x, y in rows:
+        text, verdict = metrics.welch_difference(x, y)
+        out.append({"model": model, "torch": metrics.ci_text(x), "keras": metrics.ci_text(y),
+                    "torch - keras": text, "within seed noise": verdict})
+    return pd.DataFrame(out)
