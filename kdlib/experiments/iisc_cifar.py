@@ -214,11 +214,11 @@ def _teacher_unit(teacher: CifarTeacher, cifar10: data.Dataset,
 
 
 def _students_unit(teacher: CifarTeacher, students: CifarStudents, seed: int, train_set: str,
-                   trained: Ref, cifar10: data.Dataset) -> dict[str, Any]:
+                   trained: dict[str, Any], cifar10: data.Dataset) -> dict[str, Any]:
     """One seed's students of one training set, trained together on the same batches, taught
-    by the ``trained`` teacher."""
+    by the ``trained`` teacher (the teacher unit's entry)."""
     d = _tensors(cifar10, teacher)
-    found = trained.entry
+    found = trained
     rows = [int(r) for r in TABLE2.index[TABLE2["train_set"] == train_set]]
     models, recipes = {}, {}
     for i, row in enumerate(rows):
