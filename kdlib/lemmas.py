@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["PREDICTOR_BIAS", "PREDICTOR_SCALE", "RADIUS", "SIZES", "TEACHERS",
+__all__ = ["PREDICTOR_BIAS", "PREDICTOR_SCALE", "RADIUS", "TEACHERS",
            "Mixture", "Teacher", "lemma1", "lemma1_overlap", "lemma2", "mixture", "population",
            "predictor_losses"]
 
@@ -30,18 +30,6 @@ PREDICTOR_BIAS = 0.5  # ... and adds this logit to class 0
 PROB_FLOOR = 1e-12  # p* is clipped here before the log, so one-hot p* gives finite logits
 CHUNK_POINTS = 400_000  # points drawn per vectorised chunk (keeps memory well under 300 MB)
 Params = tuple[np.ndarray, np.ndarray] | None
-
-_SDS = [0.25, 0.5, 1.0, 2.0, 4.0]
-_NS = [10, 30, 100, 300, 1000, 3000]
-SIZES: dict[str, dict] = {
-    "quick": dict(ns=[10, 100], samples=200, seeds=2, teacher_draws=10, population_n=5000,
-                  sds=list(_SDS), overlap_n=30),
-    "default": dict(ns=list(_NS), samples=2000, seeds=5, teacher_draws=50, population_n=100_000,
-                    sds=list(_SDS), overlap_n=100),
-    "paper": dict(ns=list(_NS), samples=10_000, seeds=10, teacher_draws=50, population_n=1_000_000,
-                  sds=list(_SDS), overlap_n=100),
-}
-
 
 # Internally logits are class-major (L, ...): numpy reduces a short last axis several times slower.
 def _linear_cm(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:

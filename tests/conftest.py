@@ -52,3 +52,25 @@ def quick_book(tmp_path_factory: pytest.TempPathFactory) -> QuickBook:
         requests_again = len(mirror.requests)
     return QuickBook(clone, tmp / "cache", log, mirror.url, files, requests, again,
                      requests_again)
+
+
+@pytest.fixture
+def shuffle_test_labels(monkeypatch: pytest.MonkeyPatch):
+    """``shuffle_test_labels(module)``: the module's ``_tensors`` (the tensors its units derive
+    from a data set) give seeded-shuffled test labels, for selection-hygiene tests (nothing
+    trained may read them)."""
+
+    def patch(module) -> None:
+        import torch
+
+        real = module._tensors
+
+        def shuffled(*args):
+            d = real(*args)
+            d.y_test = d.y_test[torch.randperm(len(d.y_test),
+                                               generator=torch.Generator().manual_seed(0))]
+            return d
+
+        monkeypatch.setattr(module, "_tensors", shuffled)
+
+    return patch

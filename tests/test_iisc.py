@@ -103,14 +103,14 @@ def test_keras_mlp_computes_what_the_torch_mlp_computes():
 ])
 def test_bad_parameters_name_themselves_and_their_range(name, value, message):
     with pytest.raises(ParamError) as e:
-        iisc.resolve({"profile": "quick", name: value})
+        iisc.IiscParams.resolve("quick", **{name: value})
     assert str(e.value) == message
 
 
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory):
     cache = Cache(tmp_path_factory.mktemp("cache"))
-    return cache, iisc.run(iisc.resolve(TINY), cache)
+    return cache, iisc.run(iisc.IiscParams.resolve(**TINY), cache)
 
 
 def test_a_unit_per_teacher_and_row_then_timing_and_lemmas(first_run):
@@ -133,10 +133,10 @@ def test_a_unit_per_teacher_and_row_then_timing_and_lemmas(first_run):
 def test_a_second_run_computes_nothing_and_the_numbers_repeat(first_run, tmp_path):
     cache, r = first_run
     again = Cache(cache.root)
-    r2 = iisc.run(iisc.resolve(TINY), again)
+    r2 = iisc.run(iisc.IiscParams.resolve(**TINY), again)
     assert again.computed == []
     pd.testing.assert_frame_equal(r.students, r2.students)
-    fresh = iisc.run(iisc.resolve(TINY), Cache(tmp_path / "fresh"), timings=False,
+    fresh = iisc.run(iisc.IiscParams.resolve(**TINY), Cache(tmp_path / "fresh"), timings=False,
                      lemmas_too=False)  # recomputed from scratch: bit-identical accuracies
     cols = ["seed", "row", "test_acc", "agreement", "kl_to_teacher"]
     pd.testing.assert_frame_equal(r.students[cols], fresh.students[cols])
@@ -209,21 +209,14 @@ def test_readings_give_a_verdict_column_each(first_run):
     assert "inference: batched" in chapter.readings_note(r.params)
 
 
-def test_nothing_trained_reads_the_test_labels(first_run, tmp_path, monkeypatch):
+def test_nothing_trained_reads_the_test_labels(first_run, tmp_path, shuffle_test_labels):
     """Selection hygiene: no epoch, stopping point or row is chosen here, and the test set
     only judges. Shuffling the test labels changes the accuracies and nothing that training
     made: each student's agreement and KL with its teacher on the test images are identical."""
     _, r = first_run
-    real = iisc._load
-
-    def shuffled(p):
-        d, ds = real(p)
-        d.y_test = d.y_test[torch.randperm(len(d.y_test), generator=torch.Generator()
-                                           .manual_seed(0))]
-        return d, ds
-
-    monkeypatch.setattr(iisc, "_load", shuffled)
-    other = iisc.run(iisc.resolve(TINY), Cache(tmp_path), timings=False, lemmas_too=False)
+    shuffle_test_labels(iisc)
+    other = iisc.run(iisc.IiscParams.resolve(**TINY), Cache(tmp_path), timings=False,
+                     lemmas_too=False)
     cols = ["seed", "row", "agreement", "kl_to_teacher"]
     pd.testing.assert_frame_equal(r.students[cols], other.students[cols])
     assert not np.allclose(r.students["test_acc"], other.students["test_acc"])
@@ -249,4 +242,4 @@ def test_chapter_tables_and_text_come_from_the_run(first_run):
     for fig in (chapter.lemma1_figure(r), chapter.lemma2_figure(r)):  # x is N, not a count
         xs = sorted({float(x) for line in fig.axes[0].get_lines() for x in line.get_xdata()})
         assert xs == [float(n) for n in r.params["lemma_ns"]]
-    assert "Profile **quick**" in chapter.scale_note(iisc.resolve(TINY))
+    assert "Profile **quick**" in chapter.scale_note(iisc.IiscParams.resolve(**TINY))

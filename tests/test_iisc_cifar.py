@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from kdlib import claims
+from kdlib import claims, data
 from kdlib.chapters import iisc as iisc_chapter
 from kdlib.chapters import iisc_cifar as chapter
 from kdlib.evidence import Evidence
@@ -78,7 +78,7 @@ def test_a_resumed_augmented_run_equals_an_uninterrupted_one():
 @pytest.fixture(scope="module")
 def cached(tmp_path_factory):
     root = tmp_path_factory.mktemp("cache")
-    p = iisc.SCHEMA.resolve("quick", **TINY)
+    p = iisc.IiscParams.resolve("quick", **TINY)
     return root, iisc_cifar.run(p, Cache(root))
 
 
@@ -87,25 +87,33 @@ def part2(cached):
     return cached[1]
 
 
-def test_a_teacher_stored_for_another_test_set_is_not_reused(cached, monkeypatch):
+def test_a_teacher_stored_for_another_test_set_is_not_reused(cached):
     """Issue 23: the teacher unit stores its logits on the first ``cifar_n_test`` test images,
     so its key must hold ``cifar_n_test``; a smaller test set after a run must not get the
     stored teacher (whose test logits belong to the other test set)."""
     root, first = cached
-    seen = []
-    real = iisc_cifar._students_unit
-
-    def spy(p, seed, train_set, d, teacher):
-        seen.append((len(d.y_test), teacher["logits"]["test"].shape[0]))
-        return real(p, seed, train_set, d, teacher)
-
-    monkeypatch.setattr(iisc_cifar, "_students_unit", spy)
     cache = Cache(root)
-    p = iisc.SCHEMA.resolve("quick", **{**TINY, "cifar_n_test": 100, "cifar_seeds": 1})
+    p = iisc.IiscParams.resolve("quick", **{**TINY, "cifar_n_test": 100, "cifar_seeds": 1})
     again = iisc_cifar.run(p, cache)
-    assert seen and all(n == m == 100 for n, m in seen)  # the teacher's logits: this test set
-    assert len(cache.computed) == 1 + 2  # a new teacher, then seed 0's two student units
+    assert len(cache.computed) == 1 + 2 + 0  # a new teacher, seed 0's two student units
+    ds = data.load("cifar10")
+    unit = iisc_cifar.teacher_unit(p, ds)
+    stored = cache.get("iisc", unit.name, unit.params, unit.digest)
+    assert stored["logits"]["test"].shape[0] == 100  # the teacher's logits: this test set
     assert first.params["cifar_n_test"] == 200 and again.students["test_acc"].between(0, 1).all()
+
+
+def test_every_field_the_cifar_teacher_reads_keys_it(part2):
+    """By construction: the teacher unit receives its section whole, so changing any of its
+    fields changes its key, and part 2's other sections do not."""
+    p, ds = part2.params, data.load("cifar10")
+    base = iisc_cifar.teacher_unit(p, ds).params
+    for name, value in p.cifar_teacher.key().items():
+        other = p.replace(**{name: value + 1 if name != "cifar_width" else value / 2})
+        assert iisc_cifar.teacher_unit(other, ds).params != base, name
+    for name in ("cifar_alpha", "cifar_rounds", "cifar_seeds", "alpha", "seeds"):
+        other = p.replace(**{name: 0.25 if "alpha" in name else 3})
+        assert iisc_cifar.teacher_unit(other, ds).params == base, name
 
 
 def test_every_row_of_table2_is_run_over_seeds(part2):
@@ -165,19 +173,11 @@ def test_part2_evidence_derives_its_metrics_per_seed(part2):
                                part2.ratios("throughput")[iisc_cifar._arch(6)])
 
 
-def test_nothing_trained_in_part2_reads_the_test_labels(part2, tmp_path, monkeypatch):
+def test_nothing_trained_in_part2_reads_the_test_labels(part2, tmp_path, shuffle_test_labels):
     """Selection hygiene: part 2 chooses no epoch, stopping point or row; shuffled test labels
     change the accuracies only, not what training made (agreement and KL with the teacher)."""
-    real = iisc_cifar._load
-
-    def shuffled(p):
-        d, ds = real(p)
-        d.y_test = d.y_test[torch.randperm(len(d.y_test), generator=torch.Generator()
-                                           .manual_seed(0))]
-        return d, ds
-
-    monkeypatch.setattr(iisc_cifar, "_load", shuffled)
-    other = iisc_cifar.run(iisc.SCHEMA.resolve("quick", **{**TINY, "cifar_seeds": 1}),
+    shuffle_test_labels(iisc_cifar)
+    other = iisc_cifar.run(iisc.IiscParams.resolve("quick", **{**TINY, "cifar_seeds": 1}),
                            Cache(tmp_path))
     mine = part2.students[part2.students["seed"] == 0].reset_index(drop=True)
     for col in ("agreement", "kl_to_teacher"):

@@ -9,8 +9,11 @@ import pytest
 from scipy import stats
 
 from kdlib import lemmas
+from kdlib.experiments.iisc import IiscParams
 
-QUICK = {k: lemmas.SIZES["quick"][k] for k in ("ns", "samples", "seeds", "population_n")}
+_SIZES = IiscParams.resolve("quick").lemmas  # the quick profile's simulation sizes
+QUICK = {"ns": _SIZES.lemma_ns, "samples": _SIZES.lemma_samples, "seeds": _SIZES.lemma_seeds,
+         "population_n": _SIZES.lemma_population}
 
 
 def _point_values(problem, n, seed):
@@ -153,7 +156,7 @@ def test_repeatable():
     pd.testing.assert_frame_equal(lemmas.lemma1(problem, **QUICK), lemmas.lemma1(problem, **QUICK))
     args = ([0.5, 1.0], 20, 100, 2, 2000)
     pd.testing.assert_frame_equal(lemmas.lemma1_overlap(*args), lemmas.lemma1_overlap(*args))
-    kw = dict(QUICK, teacher_draws=lemmas.SIZES["quick"]["teacher_draws"])
+    kw = dict(QUICK, teacher_draws=_SIZES.lemma_teacher_draws)
     first = lemmas.lemma2(problem, lemmas.TEACHERS, **kw)
     pd.testing.assert_frame_equal(first, lemmas.lemma2(problem, lemmas.TEACHERS, **kw))
     by_seed = first.pivot_table(index=["teacher", "n"], columns="seed", values="mse")

@@ -15,12 +15,14 @@ import numpy as np
 import pandas as pd
 
 from kdlib import claims, metrics, plots
+from kdlib.chapters import Chapter
 from kdlib.chapters import iisc_cifar as part2
 from kdlib.evidence import Evidence, Registry
 from kdlib.experiments.iisc import (
     BASELINE_ROW,
     PAPER_TEACHER,
     TABLE1,
+    IiscParams,
     Results,
     comparison_params,
     run,
@@ -28,7 +30,7 @@ from kdlib.experiments.iisc import (
 from kdlib.metrics import UNBOUNDED, ci_text, mean_ci, summarize
 from kdlib.results import Cache
 
-__all__ = ["INFERENCE_READING", "READINGS", "REGISTRY", "SOURCE", "accuracy_figure",
+__all__ = ["CHAPTER", "INFERENCE_READING", "READINGS", "REGISTRY", "SOURCE", "accuracy_figure",
            "claims_tables", "compare_frameworks", "comparison_note", "cost_table",
            "discussion", "evidence", "evidence_for", "judged", "lemma1_figure", "lemma1_text",
            "lemma2_figure", "lemma2_text", "mnist_meaning", "overlap_figure", "ratio_figure",
@@ -244,7 +246,7 @@ def run_name(r: Results) -> str:
     return f"this build's {r.params['profile']} run"
 
 
-def _part1_scale(p: dict[str, Any]) -> bool:
+def _part1_scale(p: IiscParams) -> bool:
     """Whether part 1 trains at the paper's scale: all 60,000 training images, a teacher of
     1 epoch (each row's student has the paper's size, epochs and batch at every profile)."""
     return p["n_train"] == SOURCE_N_TRAIN and p["teacher_epochs"] == 1
@@ -316,12 +318,12 @@ def evidence(r: Results, name: str | None = None, kind: str = "latency") -> Evid
                                   "hidden": "hidden units", "train_set": "training set"})
 
 
-def reading_params(p: dict[str, Any], reading: str) -> dict[str, Any]:
+def reading_params(p: IiscParams, reading: str) -> IiscParams:
     """The main run's parameters under another reading of the paper."""
-    return {**p, **READINGS[reading]}
+    return p.replace(**READINGS[reading])
 
 
-def readings_note(p: dict[str, Any]) -> str:
+def readings_note(p: IiscParams) -> str:
     """What each reading changes, in words, and what it costs."""
     words = {
         INFERENCE_READING: "an inference time is the time per image when images come in "
@@ -343,7 +345,7 @@ def readings_note(p: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def claims_tables(p: dict[str, Any], r: Results,
+def claims_tables(p: IiscParams, r: Results,
                   cache: Cache | None = None) -> dict[str, pd.DataFrame]:
     """The chapter's claims tables: ``"default"``, this build's run judged with a verdict per
     reading, and ``"primary"``, the verdicts the chapter and the scorecard count (the same
@@ -364,18 +366,18 @@ def claims_tables(p: dict[str, Any], r: Results,
     return {"default": table, "primary": table}
 
 
-def evidence_for(p: dict[str, Any], cache: Cache | None = None) -> list[Evidence]:
+def evidence_for(p: IiscParams, cache: Cache | None = None) -> list[Evidence]:
     """The evidence the chapter judges by: this build's run (no committed run at the paper's
     scale exists for this chapter)."""
     return [evidence(run(p, cache))]
 
 
-def judged(p: dict[str, Any], cache: Cache | None = None) -> pd.DataFrame:
+def judged(p: IiscParams, cache: Cache | None = None) -> pd.DataFrame:
     """The verdicts the scorecard counts for this chapter (see :func:`claims_tables`)."""
     return claims_tables(p, run(p, cache), cache)["primary"]
 
 
-def scale_note(p: dict[str, Any]) -> str:
+def scale_note(p: IiscParams) -> str:
     """A MyST admonition: this run's scale and the choices the paper leaves open."""
     full = p["n_train"] == 60000 and p["rows"] == list(range(1, 10))
     scale = ("the paper's full scale: all 60,000 training images, all nine rows of Table 1"
@@ -694,7 +696,7 @@ def mnist_meaning(r: Results) -> str:
         "trained MLP is not.")
 
 
-def comparison_note(p: dict[str, Any]) -> str:
+def comparison_note(p: IiscParams) -> str:
     """The scale of the framework comparison."""
     q = comparison_params(p, "torch")
     return "\n".join([
@@ -705,7 +707,7 @@ def comparison_note(p: dict[str, Any]) -> str:
         "```"])
 
 
-def compare_frameworks(p: dict[str, Any], cache: Cache | None = None) -> pd.DataFrame:
+def compare_frameworks(p: IiscParams, cache: Cache | None = None) -> pd.DataFrame:
     """Torch and Keras on one small configuration: mean test accuracy of the teacher and each
     row with CIs, and the Welch 95% interval of the difference."""
     runs = {fw: run(comparison_params(p, fw), cache, timings=False, lemmas_too=False)
@@ -798,3 +800,9 @@ def discussion(r: Results, claims_table: pd.DataFrame) -> str:
            "Lemma 1 is about their variances." if bayes not in (None, claims.HOLDS) else "")
         + f"\n\n**Counted.** Part 1's {len(part1)} claims make "
         f"{int(claims.scorecard(part1).sum().sum())} independent tests: {_tests(part1)}.")
+
+
+CHAPTER = Chapter(
+    name="iisc", params=IiscParams, run=run, judged=judged, evidence_for=evidence_for,
+    sources=(SOURCE,),
+    example="papermill notebooks/iisc.ipynb out.ipynb -p profile quick -p rows '[1, 7, 9]'")

@@ -12,6 +12,7 @@ import pandas as pd
 import seaborn as sns
 
 from kdlib import claims, plots
+from kdlib.experiments.iisc import IiscParams
 from kdlib.experiments.iisc_cifar import BASELINE_ROW, IDEAL_ROW, TABLE2, Part2, _arch
 from kdlib.metrics import ci_text, mean_ci
 
@@ -25,14 +26,14 @@ NET = {int(row): int(min(r for r in TABLE2.index if _arch(r) == _arch(row)))
 PAPER_ROWS = tuple(int(r) for r in TABLE2.dropna(subset=["accuracy"]).index)  # 1-9 (10: ours)
 
 
-def source_scale(p: dict[str, Any]) -> bool:
+def source_scale(p: IiscParams) -> bool:
     """Whether part 2's students train at the paper's scale: its networks' widths on all the
     training images, tested on all the test images (the paper gives no epochs)."""
     return (p["cifar_width"] == 1.0 and p["cifar_n_train"] == 50000
             and p["cifar_n_test"] == 10000)
 
 
-def timing_source_scale(p: dict[str, Any]) -> bool:
+def timing_source_scale(p: IiscParams) -> bool:
     """Whether part 2's inference times are of the paper's networks (full width)."""
     return p["cifar_timing_width"] == 1.0
 
@@ -66,7 +67,7 @@ def _planes(width: float) -> str:
     return " / ".join(str(max(1, round(64 * width)) * 2**i) for i in range(4))
 
 
-def scale_note(p: dict[str, Any]) -> str:
+def scale_note(p: IiscParams) -> str:
     """A MyST admonition: the scale of part 2 and the choices the paper leaves open."""
     full = p["cifar_width"] == 1.0 and p["cifar_n_train"] == 50000
     scale = ("the paper's architectures at full width" if full else

@@ -24,32 +24,33 @@ Design choices beyond the source, stated in the chapter:
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from kdlib import data, lemmas, metrics, timing
-from kdlib.config import PROFILES, Param, Schema
-from kdlib.executor import PARAMS as EXECUTOR_PARAMS
-from kdlib.executor import Unit, run_units
+from kdlib import data, metrics
+from kdlib import lemmas as kdlemmas
+from kdlib import timing as kdtiming
+from kdlib.config import Params, Section, param
+from kdlib.executor import run_units
 from kdlib.experiments import iisc_cifar
+from kdlib.experiments.iisc_cifar import Host
 from kdlib.losses import kd_loss
 from kdlib.models import BatchedMLP, iisc_student, iisc_teacher, keras_mlp
 from kdlib.results import Cache
 from kdlib.timing import machine
 from kdlib.train import adam, distil_batched, predict, train_supervised
+from kdlib.units import Ref, Unit, compute_seconds, sweep
 
-__all__ = ["SCHEMA", "TABLE1", "TEACHER_HIDDEN", "Results", "comparison_params", "machine",
-           "resolve", "run"]
+__all__ = ["TABLE1", "TEACHER_HIDDEN", "Host", "IiscParams", "Lemmas", "Results", "Students",
+           "Table1", "Timing", "Training", "comparison_params", "machine", "resolve", "run"]
 
-_MAX_SEED = 2**31 - 1
 TEACHER_HIDDEN = (1200, 1200)
 
 # The paper's Table 1, as printed: the student's hidden units, temperature, epochs and batch
@@ -70,60 +71,102 @@ BASELINE_ROW = 7  # 300 units, T = 3.5, 3 epochs, batch 32: the row the others v
 PAPER_TEACHER = {"accuracy": 0.9741, "inference_seconds": 1.339e-3}
 
 
-def _sizes(key: str) -> dict[str, Any]:
-    return {prof: lemmas.SIZES[prof][key] for prof in PROFILES}
+class Training(Section):
+    """MNIST: the teachers' training, and what the students share with it."""
+
+    framework: param(str, "torch, or keras (the same networks and loss in Keras 3; timing "
+                     "always uses the torch twins).", "torch", choices=("torch", "keras"))
+    n_train: param(int, "Training images: the first n of the official 60,000.", 60000,
+                   low=100, high=60000)
+    teacher_epochs: param(int, "Teacher training epochs (the paper: 1).", 1, low=1, high=100)
+    dropout: param(float, "Dropout after every hidden layer, teacher and students (the paper "
+                   "names none).", 0.0, low=0, high=0.9)
+    learning_rate: param(float, "Adam's learning rate (Keras's default, 0.001).", 0.001,
+                         low=0, high=1, low_open=True)
 
 
-SCHEMA = Schema("iisc", (
-    Param("framework", str, "torch, or keras (the same networks and loss in Keras 3; timing "
-          "always uses the torch twins).",
-          {"quick": "torch", "default": "torch", "paper": "torch"}, choices=("torch", "keras")),
-    Param("data_dir", str, "Directory holding the official files; '' searches the usual places.",
-          {"quick": "", "default": "", "paper": ""}),
-    Param("n_train", int, "Training images: the first n of the official 60,000.",
-          {"quick": 2000, "default": 60000, "paper": 60000}, low=100, high=60000),
-    Param("rows", list, "Which rows of the paper's Table 1 to run (1 to 9).",
-          {prof: list(range(1, 10)) for prof in PROFILES}, low=1, high=9, item=int),
-    Param("alpha", float, "Weight of the hard-label loss (0: the teacher's soft outputs only, "
-          "our reading of the paper).",
-          {"quick": 0.0, "default": 0.0, "paper": 0.0}, low=0, high=1),
-    Param("teacher_epochs", int, "Teacher training epochs (the paper: 1).",
-          {"quick": 1, "default": 1, "paper": 1}, low=1, high=100),
-    Param("dropout", float, "Dropout after every hidden layer, teacher and students (the paper "
-          "names none).", {"quick": 0.0, "default": 0.0, "paper": 0.0}, low=0, high=0.9),
-    Param("learning_rate", float, "Adam's learning rate (Keras's default, 0.001).",
-          {"quick": 0.001, "default": 0.001, "paper": 0.001}, low=0, high=1, low_open=True),
-    Param("seeds", int, "Independent runs (teacher and students) per row; CIs are over these.",
-          {"quick": 2, "default": 3, "paper": 5}, low=1, high=50),
-    Param("rounds", int, "Timing rounds (every model timed once per round); CIs over these.",
-          {"quick": 3, "default": 15, "paper": 30}, low=2, high=1000),
-    Param("latency_calls", int, "Timed batch-1 calls per model and round (median taken).",
-          {"quick": 20, "default": 200, "paper": 500}, low=1, high=100000),
-    Param("throughput_batch", int, "Batch size of the throughput measurement.",
-          {"quick": 256, "default": 1000, "paper": 1000}, low=2, high=10000),
-    Param("train_steps", int, "Timed training steps per row and round (median taken).",
-          {"quick": 5, "default": 40, "paper": 100}, low=1, high=100000),
-    Param("lemma_ns", list, "Sample sizes N of the lemma simulations.",
-          _sizes("ns"), low=2, high=1_000_000, item=int),
-    Param("lemma_samples", int, "Samples S drawn per N (per seed) in the lemma simulations.",
-          _sizes("samples"), low=10, high=1_000_000),
-    Param("lemma_seeds", int, "Independent repetitions of the lemma simulations (CIs).",
-          _sizes("seeds"), low=2, high=100),
-    Param("lemma_teacher_draws", int, "Random teachers per seed in the Lemma 2 simulation.",
-          _sizes("teacher_draws"), low=1, high=10000),
-    Param("lemma_population", int, "Monte Carlo points for the population quantities.",
-          _sizes("population_n"), low=1000, high=10_000_000),
-    *iisc_cifar.PARAMS,
-    *EXECUTOR_PARAMS,
-))
+class Table1(Section):
+    """MNIST: which rows of Table 1 run (each row is a unit of its own)."""
+
+    rows: param(list, "Which rows of the paper's Table 1 to run (1 to 9).", list(range(1, 10)),
+                low=1, high=9, item=int)
 
 
-def resolve(namespace: dict[str, Any]) -> dict[str, Any]:
+class Students(Section):
+    """MNIST: the students of a row, one per seed, each taught by its seed's teacher."""
+
+    alpha: param(float, "Weight of the hard-label loss (0: the teacher's soft outputs only, "
+                 "our reading of the paper).", 0.0, low=0, high=1)
+    seeds: param(int, "Independent runs (teacher and students) per row; CIs are over these.",
+                 3, low=1, high=50)
+
+
+class Timing(Section):
+    """MNIST: the interleaved timing rounds of inference and training steps."""
+
+    rounds: param(int, "Timing rounds (every model timed once per round); CIs over these.",
+                  15, low=2, high=1000)
+    latency_calls: param(int, "Timed batch-1 calls per model and round (median taken).", 200,
+                         low=1, high=100000)
+    throughput_batch: param(int, "Batch size of the throughput measurement.", 1000, low=2,
+                            high=10000)
+    train_steps: param(int, "Timed training steps per row and round (median taken).", 40,
+                       low=1, high=100000)
+
+
+class Lemmas(Section):
+    """The Lemma 1 and Lemma 2 simulations (:mod:`kdlib.lemmas`)."""
+
+    lemma_ns: param(list, "Sample sizes N of the lemma simulations.",
+                    [10, 30, 100, 300, 1000, 3000], low=2, high=1_000_000, item=int)
+    lemma_samples: param(int, "Samples S drawn per N (per seed) in the lemma simulations.",
+                         2000, low=10, high=1_000_000)
+    lemma_seeds: param(int, "Independent repetitions of the lemma simulations (CIs).", 5,
+                       low=2, high=100)
+    lemma_teacher_draws: param(int, "Random teachers per seed in the Lemma 2 simulation.", 50,
+                               low=1, high=10000)
+    lemma_population: param(int, "Monte Carlo points for the population quantities.",
+                            100_000, low=1000, high=10_000_000)
+    lemma_sds: param(list, "Class spreads sd of Lemma 1's overlap sweep.",
+                     [0.25, 0.5, 1.0, 2.0, 4.0], low=0, high=100, low_open=True, item=float)
+    lemma_overlap_n: param(int, "Sample size N of Lemma 1's overlap sweep.", 100, low=2,
+                           high=1_000_000)
+
+
+class IiscParams(Params):
+    """The IISc chapter's parameters: part 1 (MNIST, the lemmas) and part 2 (CIFAR-10)."""
+
+    chapter: ClassVar[str] = "iisc"
+    profiles: ClassVar[dict[str, dict[str, Any]]] = {
+        "quick": {"n_train": 2000, "seeds": 2, "rounds": 3, "latency_calls": 20,
+                  "throughput_batch": 256, "train_steps": 5, "lemma_ns": [10, 100],
+                  "lemma_samples": 200, "lemma_seeds": 2, "lemma_teacher_draws": 10,
+                  "lemma_population": 5000, "lemma_overlap_n": 30, **iisc_cifar.QUICK},
+        "paper": {"seeds": 5, "rounds": 30, "latency_calls": 500, "train_steps": 100,
+                  "lemma_samples": 10_000, "lemma_seeds": 10, "lemma_population": 1_000_000,
+                  **iisc_cifar.PAPER},
+    }
+    train: Training = Training()
+    table1: Table1 = Table1()
+    students: Students = Students()
+    timing: Timing = Timing()
+    lemmas: Lemmas = Lemmas()
+    part2: iisc_cifar.Part2Section = iisc_cifar.Part2Section()
+    cifar_teacher: iisc_cifar.CifarTeacher = iisc_cifar.CifarTeacher()
+    cifar_students: iisc_cifar.CifarStudents = iisc_cifar.CifarStudents()
+    cifar_timing: iisc_cifar.CifarTiming = iisc_cifar.CifarTiming()
+
+    def checked(self) -> IiscParams:
+        """Rows and sample sizes sorted, each once."""
+        return self.model_copy(update={
+            "table1": Table1(rows=sorted(set(self.table1.rows))),
+            "lemmas": self.lemmas.model_copy(
+                update={"lemma_ns": sorted(set(self.lemmas.lemma_ns))})})
+
+
+def resolve(namespace: dict[str, Any]) -> IiscParams:
     """Validated parameters from a notebook's globals (``profile`` + one name per parameter)."""
-    p = SCHEMA.from_namespace(namespace)
-    p["rows"] = sorted(set(p["rows"]))
-    p["lemma_ns"] = sorted(set(p["lemma_ns"]))
-    return p
+    return IiscParams.from_namespace(namespace)
 
 
 @dataclass
@@ -134,23 +177,31 @@ class _Data:
     y_test: torch.Tensor
 
 
-def _teacher_unit(p: dict[str, Any], seed: int, d: _Data) -> dict[str, Any]:
+def _tensors(mnist: data.Dataset, n_train: int) -> _Data:
+    """The first ``n_train`` training images and the whole test set, as float tensors."""
+    x, y = data.first_n(mnist.x_train, mnist.y_train, n_train)
+    return _Data(*[torch.from_numpy(a) for a in (data.to_float(x), y,
+                                                 data.to_float(mnist.x_test), mnist.y_test)])
+
+
+def _teacher_unit(train: Training, seed: int, mnist: data.Dataset) -> dict[str, Any]:
     """One seed's teacher: trained, then its logits on the training and test images."""
+    d = _tensors(mnist, train.n_train)
     start = time.perf_counter()
-    if p["framework"] == "keras":
+    if train.framework == "keras":
         from kdlib import distiller
 
-        model = keras_mlp(TEACHER_HIDDEN, p["dropout"])
-        distiller.fit_supervised(model, d.x.numpy(), d.y.numpy(), p["teacher_epochs"], 32,
-                                 p["learning_rate"], seed)
+        model = keras_mlp(TEACHER_HIDDEN, train.dropout)
+        distiller.fit_supervised(model, d.x.numpy(), d.y.numpy(), train.teacher_epochs, 32,
+                                 train.learning_rate, seed)
         trained = time.perf_counter()
         logits = {k: torch.from_numpy(distiller.predict(model, v.numpy()))
                   for k, v in (("train", d.x), ("test", d.x_test))}
         weights = {f"w{i}": torch.from_numpy(w) for i, w in enumerate(model.get_weights())}
     else:
         torch.manual_seed(seed)
-        model = iisc_teacher(p["dropout"])
-        train_supervised(model, d.x, d.y, p["teacher_epochs"], 32, p["learning_rate"], seed)
+        model = iisc_teacher(train.dropout)
+        train_supervised(model, d.x, d.y, train.teacher_epochs, 32, train.learning_rate, seed)
         trained = time.perf_counter()
         logits = {"train": predict(model, d.x), "test": predict(model, d.x_test)}
         weights = model.state_dict()
@@ -167,30 +218,32 @@ def _row_config(row: int) -> tuple[int, float, int, int]:
     return int(c["hidden"]), float(c["temperature"]), int(c["epochs"]), int(c["batch_size"])
 
 
-def _student_unit(p: dict[str, Any], row: int, d: _Data,
-                  teachers: list[dict[str, Any]]) -> dict[str, Any]:
+def _students_unit(train: Training, students: Students, row: int, teachers: list[Ref],
+                   mnist: data.Dataset) -> dict[str, Any]:
     """One row of Table 1: a student per seed, each distilled from its seed's teacher, and
     evaluated. In torch the seeds' students train at once (:class:`BatchedMLP`); their time is
     measured apart, in :func:`_timing_unit`."""
+    d = _tensors(mnist, train.n_train)
+    found = [t.entry for t in teachers]
     hidden, t, epochs, batch = _row_config(row)
-    seeds = list(range(len(teachers)))
+    seeds = list(range(len(found)))
     start = time.perf_counter()
-    if p["framework"] == "keras":
-        tests = [_keras_student(p, seed, d, teachers[seed], hidden, t, epochs, batch)
-                 for seed in seeds]
+    if train.framework == "keras":
+        tests = [_keras_student(train, students.alpha, seed, d, found[seed], hidden, t, epochs,
+                                batch) for seed in seeds]
     else:
-        students = []
+        models = []
         for seed in seeds:
             torch.manual_seed(seed)
-            students.append(iisc_student(hidden, p["dropout"]))
-        model = BatchedMLP(students)
-        logits = torch.stack([teacher["logits"]["train"] for teacher in teachers])
-        distil_batched(model, d.x.flatten(1), d.y, logits, p["alpha"], t, epochs, batch,
-                       p["learning_rate"], seeds, desc=f"row {row}, {len(seeds)} seeds")
+            models.append(iisc_student(hidden, train.dropout))
+        model = BatchedMLP(models)
+        logits = torch.stack([teacher["logits"]["train"] for teacher in found])
+        distil_batched(model, d.x.flatten(1), d.y, logits, students.alpha, t, epochs, batch,
+                       train.learning_rate, seeds, desc=f"row {row}, {len(seeds)} seeds")
         tests = [predict(model.unstack(i), d.x_test) for i in seeds]
     rows = []
     for seed, test in zip(seeds, tests, strict=True):
-        t_test = teachers[seed]["logits"]["test"]
+        t_test = found[seed]["logits"]["test"]
         rows.append({"seed": seed, "row": row, "test_acc": metrics.accuracy(test, d.y_test),
                      "agreement": metrics.agreement(test, t_test),
                      "kl_to_teacher": metrics.mean_kl(test, t_test)})
@@ -198,26 +251,27 @@ def _student_unit(p: dict[str, Any], row: int, d: _Data,
     return {"students": table}
 
 
-def _keras_student(p: dict[str, Any], seed: int, d: _Data, teacher: dict[str, Any],
-                   hidden: int, t: float, epochs: int, batch: int) -> torch.Tensor:
+def _keras_student(train: Training, alpha: float, seed: int, d: _Data,
+                   teacher: dict[str, Any], hidden: int, t: float, epochs: int,
+                   batch: int) -> torch.Tensor:
     """The row's student of one seed in Keras (the teacher runs inside every step, as the
     Keras example's ``Distiller`` does); returns its test logits."""
     import keras
 
     from kdlib import distiller
 
-    teacher_model = keras_mlp(TEACHER_HIDDEN, p["dropout"])
+    teacher_model = keras_mlp(TEACHER_HIDDEN, train.dropout)
     w = teacher["weights"]
     teacher_model.set_weights([w[f"w{i}"].numpy() for i in range(len(w))])
     keras.utils.set_random_seed(seed)
-    init = keras_mlp((hidden,), p["dropout"])
+    init = keras_mlp((hidden,), train.dropout)
     found: dict[str, Any] = {}
 
     def keep(_i: int, _epoch: int, student) -> None:
         found["test"] = torch.from_numpy(distiller.predict(student, d.x_test.numpy()))
 
-    distiller.fit_students(init, teacher_model, d.x.numpy(), d.y.numpy(), [p["alpha"]], t,
-                           epochs, batch, p["learning_rate"], seed, [epochs], keep)
+    distiller.fit_students(init, teacher_model, d.x.numpy(), d.y.numpy(), [alpha], t,
+                           epochs, batch, train.learning_rate, seed, [epochs], keep)
     return found["test"]
 
 
@@ -242,36 +296,37 @@ def _training_step(row: int, n: int, lr: float) -> Callable[[], None]:
     return step
 
 
-def _timing_unit(p: dict[str, Any]) -> dict[str, Any]:
+def _timing_unit(timing: Timing, host: Host, rows: list[int],
+                 learning_rate: float) -> dict[str, Any]:
     """Cost (parameters, bytes, FLOPs) and interleaved timings of the teacher and each student
-    size: per-sample latency at batch 1 and per-sample time at ``throughput_batch``; and the
-    time of one training step of each row's student."""
+    size of ``rows``: per-sample latency at batch 1 and per-sample time at
+    ``throughput_batch``; and the time of one training step of each row's student, on the
+    ``host``."""
     torch.manual_seed(0)
-    sizes = sorted({int(TABLE1.loc[r, "hidden"]) for r in p["rows"]})
+    sizes = sorted({int(TABLE1.loc[r, "hidden"]) for r in rows})
     models: dict[str, nn.Module] = {"teacher": iisc_teacher()}
     models.update({f"student {h}": iisc_student(h) for h in sizes})
-    x = torch.rand(p["throughput_batch"], 1, 28, 28)
-    cost = timing.cost(models, x[:1])
-    latency = timing.per_sample_seconds(models, x[:1], p["rounds"], p["latency_calls"])
-    batched = timing.per_sample_seconds(models, x, p["rounds"],
-                                        max(3, p["latency_calls"] // 20))
-    steps = {row: _training_step(row, 10000, p["learning_rate"]) for row in p["rows"]}
-    training = timing.per_call_seconds(steps, p["rounds"], p["train_steps"])
+    x = torch.rand(timing.throughput_batch, 1, 28, 28)
+    cost = kdtiming.cost(models, x[:1])
+    latency = kdtiming.per_sample_seconds(models, x[:1], timing.rounds, timing.latency_calls)
+    batched = kdtiming.per_sample_seconds(models, x, timing.rounds,
+                                          max(3, timing.latency_calls // 20))
+    steps = {row: _training_step(row, 10000, learning_rate) for row in rows}
+    training = kdtiming.per_call_seconds(steps, timing.rounds, timing.train_steps)
     training = training.rename(columns={"model": "row", "seconds": "step_seconds"})
     return {"cost": cost, "latency": latency, "throughput": batched, "training": training}
 
 
-def _lemma_unit(p: dict[str, Any]) -> dict[str, Any]:
+def _lemmas_unit(lemmas: Lemmas) -> dict[str, Any]:
     """The Lemma 1 and Lemma 2 simulations (:mod:`kdlib.lemmas`)."""
-    sizes = {"samples": p["lemma_samples"], "seeds": p["lemma_seeds"],
-             "population_n": p["lemma_population"]}
-    problem = lemmas.mixture()
+    sizes = {"samples": lemmas.lemma_samples, "seeds": lemmas.lemma_seeds,
+             "population_n": lemmas.lemma_population}
+    problem = kdlemmas.mixture()
     return {
-        "lemma1": lemmas.lemma1(problem, p["lemma_ns"], **sizes),
-        "overlap": lemmas.lemma1_overlap(lemmas.SIZES[p["profile"]]["sds"],
-                                         lemmas.SIZES[p["profile"]]["overlap_n"], **sizes),
-        "lemma2": lemmas.lemma2(problem, lemmas.TEACHERS, p["lemma_ns"],
-                                teacher_draws=p["lemma_teacher_draws"], **sizes),
+        "lemma1": kdlemmas.lemma1(problem, lemmas.lemma_ns, **sizes),
+        "overlap": kdlemmas.lemma1_overlap(lemmas.lemma_sds, lemmas.lemma_overlap_n, **sizes),
+        "lemma2": kdlemmas.lemma2(problem, kdlemmas.TEACHERS, lemmas.lemma_ns,
+                                  teacher_draws=lemmas.lemma_teacher_draws, **sizes),
     }
 
 
@@ -279,7 +334,7 @@ def _lemma_unit(p: dict[str, Any]) -> dict[str, Any]:
 class Results:
     """Tidy tables of one run of the chapter."""
 
-    params: dict[str, Any]
+    params: IiscParams
     teachers: pd.DataFrame  # one row per seed
     students: pd.DataFrame  # one row per (seed, row), with the row's configuration
     cost: pd.DataFrame  # one row per model: parameters, weight bytes, FLOPs per sample
@@ -294,79 +349,69 @@ class Results:
     seconds: float
     cifar: iisc_cifar.Part2 | None = None  # part 2, if run
 
-    @property
-    def compute_seconds(self) -> float:
-        """Training time of the teachers and students (cached or not)."""
-        t = self.teachers[["train_seconds", "logit_seconds"]].to_numpy().sum()
-        part2 = self.cifar.compute_seconds if self.cifar is not None else 0.0
-        return float(t + self.students.groupby("row")["seconds"].first().sum() + part2)
+    compute_seconds: float = 0.0  # the time it took to compute every entry, cached or not
 
     def training_seconds(self) -> pd.DataFrame:
         """A lone student's training time per row and timing round: the median step time times
         the row's steps (``ceil(n_train / batch)`` per epoch). Rows are timing rounds."""
         t = self.training.join(TABLE1[["epochs", "batch_size"]], on="row")
-        steps = np.ceil(self.params["n_train"] / t["batch_size"]) * t["epochs"]
+        steps = np.ceil(self.params.train.n_train / t["batch_size"]) * t["epochs"]
         t = t.assign(seconds=t["step_seconds"] * steps)
         return t.pivot(index="round", columns="row", values="seconds")
 
     def ratios(self, kind: str = "latency") -> pd.DataFrame:
         """Teacher time / student time per round: a row per round, a column per student."""
-        return timing.ratios(self.latency if kind == "latency" else self.throughput)
+        return kdtiming.ratios(self.latency if kind == "latency" else self.throughput)
 
 
-def _load(p: dict[str, Any]) -> tuple[_Data, data.Dataset]:
-    ds = data.load("mnist", p["data_dir"] or None)
-    x, y = data.first_n(ds.x_train, ds.y_train, p["n_train"])
-    as_tensors = [torch.from_numpy(a) for a in (data.to_float(x), y, data.to_float(ds.x_test),
-                                                ds.y_test)]
-    return _Data(*as_tensors), ds
-
-
-def run(p: dict[str, Any], cache: Cache | None = None, timings: bool = True,
+def run(p: IiscParams, cache: Cache | None = None, timings: bool = True,
         lemmas_too: bool = True) -> Results:
     """Run (or load from the cache) the chapter for resolved parameters ``p``."""
     start = time.perf_counter()
     cache = cache or Cache()
-    d, ds = _load(p)
-    base = {k: p[k] for k in ("framework", "n_train", "teacher_epochs", "dropout",
-                              "learning_rate")}
-    executor_args = {"executor": p["executor"], "ray_address": p["ray_address"]}
-    teachers = run_units(cache, "iisc", ds.digest, [Unit(
-        "teacher", {**base, "seed": seed}, lambda seed=seed: _teacher_unit(p, seed, d))
-        for seed in range(p["seeds"])], **executor_args, desc="IISc teachers")
-    students = [u["students"] for u in run_units(cache, "iisc", ds.digest, [Unit(
-        "students", {**base, "alpha": p["alpha"], "seeds": p["seeds"], "row": row},
-        lambda row=row: _student_unit(p, row, d, teachers)) for row in p["rows"]], **executor_args,
-        desc="IISc rows")]
-    table = pd.concat(students, ignore_index=True).sort_values(["seed", "row"],
-                                                                ignore_index=True)
+    ds = data.load("mnist", p.run.data_dir or None)
+    teachers = [Unit("teacher", _teacher_unit, {"train": p.train, "seed": seed},
+                     data={"mnist": ds}, numerics=p.numerics) for seed in range(p.students.seeds)]
+
+    def rows(refs: list[Ref]) -> list[Unit]:
+        return [Unit("students", _students_unit, {"train": p.train, "students": p.students,
+                                                  "row": row, "teachers": refs},
+                     data={"mnist": ds}, numerics=p.numerics) for row in p.table1.rows]
+
+    swept = sweep(cache, "iisc", teachers, rows, p.run, desc="IISc")
+    table = pd.concat([u["students"] for u in swept.units], ignore_index=True)
+    table = table.sort_values(["seed", "row"], ignore_index=True)
     table = table.join(TABLE1[["hidden", "temperature", "epochs", "batch_size"]], on="row")
-    empty = pd.DataFrame()
-    timed: dict[str, Any] = {"cost": empty, "latency": empty, "throughput": empty,
-                             "training": empty}
-    here = machine()
+    here = Host.here()
+    local = p.run.model_copy(update={"executor": "local"})  # timed where the host was read
+    extra = []
     if timings:
-        tp = {k: p[k] for k in ("rows", "rounds", "latency_calls", "throughput_batch",
-                                "train_steps", "learning_rate")}
-        tp.update(here, malloc=os.environ.get("MALLOC_MMAP_MAX_", ""))
-        timed = cache.get_or_compute("iisc", "timing", tp, "none", lambda: _timing_unit(p))
-    sims: dict[str, Any] = {"lemma1": empty, "overlap": empty, "lemma2": empty}
+        extra.append(Unit("timing", _timing_unit, {
+            "timing": p.timing, "host": here, "rows": p.table1.rows,
+            "learning_rate": p.train.learning_rate}, numerics=p.numerics))
     if lemmas_too:
-        lp = {k: p[k] for k in p if k.startswith("lemma_")}
-        sims = cache.get_or_compute("iisc", "lemmas", {**lp, "profile": p["profile"]}, "none",
-                                    lambda: _lemma_unit(p))
-    part2 = iisc_cifar.run(p, cache) if p["cifar"] else None
-    return Results(params=p, teachers=pd.concat([t["teacher"] for t in teachers],
+        extra.append(Unit("lemmas", _lemmas_unit, {"lemmas": p.lemmas}, numerics=p.numerics))
+    done = run_units(cache, "iisc", extra, local, desc="IISc timing and lemmas")
+    found = dict(zip([u.name for u in extra], done, strict=True))
+    empty = pd.DataFrame()
+    timed = found.get("timing", {k: empty for k in ("cost", "latency", "throughput",
+                                                    "training")})
+    sims = found.get("lemmas", {k: empty for k in ("lemma1", "overlap", "lemma2")})
+    part2 = iisc_cifar.run(p, cache) if p.part2.cifar else None
+    seconds = swept.compute_seconds + compute_seconds(done)
+    return Results(params=p, teachers=pd.concat([t["teacher"] for t in swept.teachers],
                                                 ignore_index=True), students=table,
                    cost=timed["cost"], latency=timed["latency"],
                    throughput=timed["throughput"], training=timed["training"],
                    lemma1=sims["lemma1"], overlap=sims["overlap"], lemma2=sims["lemma2"],
-                   machine=here, data_digest=ds.digest, seconds=time.perf_counter() - start,
-                   cifar=part2)
+                   machine={**machine(), "threads": p.numerics.threads},
+                   data_digest=ds.digest, seconds=time.perf_counter() - start,
+                   cifar=part2, compute_seconds=seconds
+                   + (part2.compute_seconds if part2 is not None else 0.0))
 
 
-def comparison_params(p: dict[str, Any], framework: str) -> dict[str, Any]:
+def comparison_params(p: IiscParams, framework: str) -> IiscParams:
     """A small configuration run in both frameworks: 2,000 images, the rows of the three
     student sizes (1, 7 and 9), no timings or lemmas."""
-    return {**p, "framework": framework, "n_train": min(p["n_train"], 2000), "rows": [1, 7, 9],
-            "cifar": False}
+    return p.replace(framework=framework, n_train=min(p.train.n_train, 2000), rows=[1, 7, 9],
+                     cifar=False)

@@ -34,16 +34,18 @@ import numpy as np
 import pandas as pd
 import torch
 
-from kdlib import data, metrics, timing
-from kdlib.config import Param
-from kdlib.executor import Unit, run_units
+from kdlib import data, metrics
+from kdlib import timing as kdtiming
+from kdlib.config import MAX_SEED, Section, param
+from kdlib.executor import run_units
 from kdlib.resnet import resnet
 from kdlib.results import Cache, Checkpoint
 from kdlib.train import Recipe, predict, train_augmented
+from kdlib.units import Ref, Unit, compute_seconds, sweep
 
-__all__ = ["PARAMS", "TABLE2", "Part2", "run"]
-
-_MAX_SEED = 2**31 - 1
+__all__ = ["PAPER", "QUICK", "TABLE2", "CifarStudents", "CifarTeacher", "CifarTiming", "Host",
+           "Part2", "Part2Section", "run",
+           "teacher_unit"]
 TEACHER = ([3, 4, 6, 3], "bottleneck", 1)  # blocks, block kind, stem stride
 
 # Table 2 as printed: the student, whether it distils, its training set; then accuracy,
@@ -73,61 +75,98 @@ def _arch(row: int) -> str:
     return f"[{', '.join(map(str, r['blocks']))}] stride {r['stride']}"
 
 
-PARAMS = (
-    Param("cifar", bool, "Run part 2 (CIFAR-10, Table 2).",
-          {"quick": True, "default": True, "paper": True}),
-    Param("cifar_data_dir", str, "Directory holding the official CIFAR-10 files; '' searches "
-          "the usual places.", {"quick": "", "default": "", "paper": ""}),
-    Param("cifar_n_train", int, "Training images: the first n of the official 50,000.",
-          {"quick": 1000, "default": 50000, "paper": 50000}, low=100, high=50000),
-    Param("cifar_reduced_per_class", int, "Images per class of the reduced training set (the "
-          "paper: the first 500 of each class).",
-          {"quick": 20, "default": 500, "paper": 500}, low=1, high=5000),
-    Param("cifar_n_test", int, "Test images: the first n of the official 10,000.",
-          {"quick": 1000, "default": 10000, "paper": 10000}, low=100, high=10000),
-    Param("cifar_width", float, "Width multiplier of every network trained (1: ResNet-50's "
-          "and ResNet-18's own widths, 64 to 512 planes).",
-          {"quick": 0.0625, "default": 0.0625, "paper": 1.0}, low=0, high=1, low_open=True),
-    Param("cifar_student_block", str, "Residual block of the students: basic (ResNet-18's "
-          "family, our reading) or bottleneck (ResNet-50's).",
-          {"quick": "basic", "default": "basic", "paper": "basic"},
-          choices=("basic", "bottleneck")),
-    Param("cifar_teacher_epochs", int, "Teacher training epochs (the paper gives none).",
-          {"quick": 1, "default": 2, "paper": 30}, low=1, high=1000),
-    Param("cifar_epochs", int, "Student epochs on the full training set (the paper gives none).",
-          {"quick": 1, "default": 1, "paper": 15}, low=1, high=1000),
-    Param("cifar_reduced_epochs", int, "Student epochs on the reduced set (default: half the "
-          "images a full-set epoch shows; the paper's times suggest about a fifth).",
-          {"quick": 2, "default": 5, "paper": 150}, low=1, high=10000),
-    Param("cifar_alpha", float, "Weight of the cross-entropy in the KD loss (0.5, with "
-          "temperature 1, is the paper's cls_loss + div_loss, halved).",
-          {"quick": 0.5, "default": 0.5, "paper": 0.5}, low=0, high=1),
-    Param("cifar_temperature", float, "Temperature of the KD term (the paper's formula has "
-          "none: 1).", {"quick": 1.0, "default": 1.0, "paper": 1.0}, low=0, high=100,
-          low_open=True),
-    Param("cifar_learning_rate", float, "Peak SGD learning rate (cosine decay to 0).",
-          {"quick": 0.05, "default": 0.05, "paper": 0.05}, low=0, high=10, low_open=True),
-    Param("cifar_batch_size", int, "Mini-batch size.",
-          {"quick": 128, "default": 128, "paper": 128}, low=1, high=50000),
-    Param("cifar_teacher_seed", int, "Seed of the teacher (trained once, shared by all seeds).",
-          {"quick": 0, "default": 0, "paper": 0}, low=0, high=_MAX_SEED),
-    Param("cifar_seeds", int, "Independent student runs per row; CIs are over these.",
-          {"quick": 2, "default": 3, "paper": 3}, low=1, high=50),
-    Param("cifar_timing_width", float, "Width multiplier of the networks timed for the "
-          "inference-time ratios (1: the paper's architectures).",
-          {"quick": 0.0625, "default": 1.0, "paper": 1.0}, low=0, high=1, low_open=True),
-    Param("cifar_rounds", int, "Timing rounds (every network timed once per round).",
-          {"quick": 3, "default": 7, "paper": 15}, low=2, high=1000),
-    Param("cifar_latency_calls", int, "Timed batch-1 calls per network and round (median).",
-          {"quick": 3, "default": 5, "paper": 30}, low=1, high=100000),
-    Param("cifar_throughput_batch", int, "Batch size of the throughput measurement.",
-          {"quick": 16, "default": 16, "paper": 128}, low=2, high=10000),
-)
+class Part2Section(Section):
+    """Part 2 (CIFAR-10, Table 2): whether it runs, its files, its seeds; in no unit's key.
+
+    Each seed is a unit of its own, so the number of seeds keys none of them."""
+
+    cifar: param(bool, "Run part 2 (CIFAR-10, Table 2).", True)
+    cifar_data_dir: param(str, "Directory holding the official CIFAR-10 files; '' searches "
+                          "the usual places.", "")
+    cifar_seeds: param(int, "Independent student runs per row; CIs are over these.", 3,
+                       low=1, high=50)
 
 
-def _student(p: dict[str, Any], row: int) -> torch.nn.Module:
+class CifarTeacher(Section):
+    """Part 2: the teacher, and the data and optimiser its students share with it."""
+
+    cifar_n_train: param(int, "Training images: the first n of the official 50,000.", 50000,
+                         low=100, high=50000)
+    cifar_n_test: param(int, "Test images: the first n of the official 10,000.", 10000,
+                        low=100, high=10000)
+    cifar_width: param(float, "Width multiplier of every network trained (1: ResNet-50's "
+                       "and ResNet-18's own widths, 64 to 512 planes).", 0.0625, low=0, high=1,
+                       low_open=True)
+    cifar_teacher_epochs: param(int, "Teacher training epochs (the paper gives none).", 2,
+                                low=1, high=1000)
+    cifar_learning_rate: param(float, "Peak SGD learning rate (cosine decay to 0).", 0.05,
+                               low=0, high=10, low_open=True)
+    cifar_batch_size: param(int, "Mini-batch size.", 128, low=1, high=50000)
+    cifar_teacher_seed: param(int, "Seed of the teacher (trained once, shared by all seeds).",
+                              0, low=0, high=MAX_SEED)
+
+
+class CifarStudents(Section):
+    """Part 2: the students of one seed and training set, trained together."""
+
+    cifar_reduced_per_class: param(int, "Images per class of the reduced training set (the "
+                                   "paper: the first 500 of each class).", 500, low=1,
+                                   high=5000)
+    cifar_student_block: param(str, "Residual block of the students: basic (ResNet-18's "
+                               "family, our reading) or bottleneck (ResNet-50's).", "basic",
+                               choices=("basic", "bottleneck"))
+    cifar_epochs: param(int, "Student epochs on the full training set (the paper gives none).",
+                        1, low=1, high=1000)
+    cifar_reduced_epochs: param(int, "Student epochs on the reduced set (default: half the "
+                                "images a full-set epoch shows; the paper's times suggest "
+                                "about a fifth).", 5, low=1, high=10000)
+    cifar_alpha: param(float, "Weight of the cross-entropy in the KD loss (0.5, with "
+                       "temperature 1, is the paper's cls_loss + div_loss, halved).", 0.5,
+                       low=0, high=1)
+    cifar_temperature: param(float, "Temperature of the KD term (the paper's formula has "
+                             "none: 1).", 1.0, low=0, high=100, low_open=True)
+
+
+class CifarTiming(Section):
+    """Part 2: the interleaved inference timings of the paper's architectures."""
+
+    cifar_timing_width: param(float, "Width multiplier of the networks timed for the "
+                              "inference-time ratios (1: the paper's architectures).", 1.0,
+                              low=0, high=1, low_open=True)
+    cifar_rounds: param(int, "Timing rounds (every network timed once per round).", 7, low=2,
+                        high=1000)
+    cifar_latency_calls: param(int, "Timed batch-1 calls per network and round (median).", 5,
+                               low=1, high=100000)
+    cifar_throughput_batch: param(int, "Batch size of the throughput measurement.", 16, low=2,
+                                  high=10000)
+
+
+class Host(Section):
+    """What inference and training times depend on besides the models (not a parameter: read
+    from the machine that times, and part of the timing units' keys)."""
+
+    cpu: str
+    torch: str
+    malloc: str  # MALLOC_MMAP_MAX_, which changes allocation costs
+
+    @classmethod
+    def here(cls) -> Host:
+        m = kdtiming.machine()
+        return cls(cpu=m["cpu"], torch=m["torch"], malloc=os.environ.get("MALLOC_MMAP_MAX_", ""))
+
+
+# What the quick and paper profiles change in part 2 (flat names; see iisc.IiscParams).
+QUICK = {"cifar_n_train": 1000, "cifar_reduced_per_class": 20, "cifar_n_test": 1000,
+         "cifar_teacher_epochs": 1, "cifar_reduced_epochs": 2, "cifar_seeds": 2,
+         "cifar_timing_width": 0.0625, "cifar_rounds": 3, "cifar_latency_calls": 3}
+PAPER = {"cifar_width": 1.0, "cifar_teacher_epochs": 30, "cifar_epochs": 15,
+         "cifar_reduced_epochs": 150, "cifar_rounds": 15, "cifar_latency_calls": 30,
+         "cifar_throughput_batch": 128}
+
+
+def _student(block: str, width: float, row: int) -> torch.nn.Module:
     r = TABLE2.loc[row]
-    return resnet(r["blocks"], p["cifar_student_block"], p["cifar_width"], r["stride"])
+    return resnet(r["blocks"], block, width, r["stride"])
 
 
 def _teacher(width: float) -> torch.nn.Module:
@@ -139,34 +178,34 @@ def _teacher(width: float) -> torch.nn.Module:
 class _Data:
     x: torch.Tensor
     y: torch.Tensor
-    x_reduced: torch.Tensor
-    y_reduced: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
 
 
-def _load(p: dict[str, Any]) -> tuple[_Data, data.Dataset]:
-    ds = data.load("cifar10", p["cifar_data_dir"] or None)
-    x, y = data.first_n(ds.x_train, ds.y_train, p["cifar_n_train"])
-    xr, yr = data.per_class(ds.x_train, ds.y_train, p["cifar_reduced_per_class"])
-
-    def nchw(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(data.to_float(a))
-
-    return _Data(nchw(x), torch.from_numpy(y), nchw(xr), torch.from_numpy(yr),
-                 nchw(ds.x_test[:p["cifar_n_test"]]),
-                 torch.from_numpy(ds.y_test[:p["cifar_n_test"]])), ds
+def _nchw(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(data.to_float(a))
 
 
-def _teacher_unit(p: dict[str, Any], d: _Data, checkpoint: Checkpoint) -> dict[str, Any]:
+def _tensors(cifar10: data.Dataset, teacher: CifarTeacher) -> _Data:
+    """The first ``cifar_n_train`` training images and the first ``cifar_n_test`` test
+    images, as float tensors."""
+    x, y = data.first_n(cifar10.x_train, cifar10.y_train, teacher.cifar_n_train)
+    n = teacher.cifar_n_test
+    return _Data(_nchw(x), torch.from_numpy(y), _nchw(cifar10.x_test[:n]),
+                 torch.from_numpy(cifar10.y_test[:n]))
+
+
+def _teacher_unit(teacher: CifarTeacher, cifar10: data.Dataset,
+                  checkpoint: Checkpoint) -> dict[str, Any]:
     """The teacher, trained once (a checkpoint after every epoch), and its test accuracy."""
-    torch.manual_seed(p["cifar_teacher_seed"])
-    model = _teacher(p["cifar_width"])
+    d = _tensors(cifar10, teacher)
+    torch.manual_seed(teacher.cifar_teacher_seed)
+    model = _teacher(teacher.cifar_width)
     state = checkpoint.load()
-    recipe = Recipe(alpha=1.0, lr=p["cifar_learning_rate"])
+    recipe = Recipe(alpha=1.0, lr=teacher.cifar_learning_rate)
     seconds = train_augmented({"teacher": model}, {"teacher": recipe}, d.x, d.y,
-                              p["cifar_teacher_epochs"], p["cifar_batch_size"],
-                              p["cifar_teacher_seed"], desc="CIFAR-10 teacher", state=state,
+                              teacher.cifar_teacher_epochs, teacher.cifar_batch_size,
+                              teacher.cifar_teacher_seed, desc="CIFAR-10 teacher", state=state,
                               on_epoch=checkpoint.save)
     logits = predict(model, d.x_test)
     table = pd.DataFrame({"test_acc": [metrics.accuracy(logits, d.y_test)],
@@ -174,24 +213,32 @@ def _teacher_unit(p: dict[str, Any], d: _Data, checkpoint: Checkpoint) -> dict[s
     return {"teacher": table, "weights": model.state_dict(), "logits": {"test": logits}}
 
 
-def _students_unit(p: dict[str, Any], seed: int, train_set: str, d: _Data,
-                   teacher: dict[str, Any]) -> dict[str, Any]:
-    """One seed's students of one training set, trained together on the same batches."""
+def _students_unit(teacher: CifarTeacher, students: CifarStudents, seed: int, train_set: str,
+                   trained: dict[str, Any], cifar10: data.Dataset) -> dict[str, Any]:
+    """One seed's students of one training set, trained together on the same batches, taught
+    by the ``trained`` teacher (the teacher unit's entry)."""
+    d = _tensors(cifar10, teacher)
+    found = trained
     rows = [int(r) for r in TABLE2.index[TABLE2["train_set"] == train_set]]
     models, recipes = {}, {}
     for i, row in enumerate(rows):
         torch.manual_seed(seed * 1000 + i)
-        models[str(row)] = _student(p, row)
-        alpha = {"kd": p["cifar_alpha"], "none": 1.0, "soft": 0.0}[TABLE2.loc[row, "loss"]]
-        recipes[str(row)] = Recipe(alpha, p["cifar_temperature"], p["cifar_learning_rate"])
-    teacher_model = _teacher(p["cifar_width"])
-    teacher_model.load_state_dict(teacher["weights"])
-    x, y = (d.x, d.y) if train_set == "full" else (d.x_reduced, d.y_reduced)
-    epochs = p["cifar_epochs"] if train_set == "full" else p["cifar_reduced_epochs"]
-    seconds = train_augmented(models, recipes, x, y, epochs, p["cifar_batch_size"], seed,
+        models[str(row)] = _student(students.cifar_student_block, teacher.cifar_width, row)
+        alpha = {"kd": students.cifar_alpha, "none": 1.0, "soft": 0.0}[TABLE2.loc[row, "loss"]]
+        recipes[str(row)] = Recipe(alpha, students.cifar_temperature,
+                                   teacher.cifar_learning_rate)
+    teacher_model = _teacher(teacher.cifar_width)
+    teacher_model.load_state_dict(found["weights"])
+    if train_set == "full":
+        x, y, epochs = d.x, d.y, students.cifar_epochs
+    else:
+        xr, yr = data.per_class(cifar10.x_train, cifar10.y_train,
+                                students.cifar_reduced_per_class)
+        x, y, epochs = _nchw(xr), torch.from_numpy(yr), students.cifar_reduced_epochs
+    seconds = train_augmented(models, recipes, x, y, epochs, teacher.cifar_batch_size, seed,
                               teacher=teacher_model,
                               desc=f"CIFAR-10 students ({train_set}), seed {seed}")
-    t_test = teacher["logits"]["test"]
+    t_test = found["logits"]["test"]
     out = []
     for row in rows:
         logits = predict(models[str(row)], d.x_test)
@@ -204,19 +251,20 @@ def _students_unit(p: dict[str, Any], seed: int, train_set: str, d: _Data,
     return {"students": pd.DataFrame(out)}
 
 
-def _timing_unit(p: dict[str, Any]) -> dict[str, Any]:
+def _timing_unit(timing: CifarTiming, block: str, host: Host) -> dict[str, Any]:
     """Cost and interleaved inference timings of the teacher and each student architecture,
-    at ``cifar_timing_width``: per-sample latency at batch 1 and per-sample time in batches."""
+    at ``cifar_timing_width``: per-sample latency at batch 1 and per-sample time in batches,
+    on the ``host``."""
     torch.manual_seed(0)
-    width = p["cifar_timing_width"]
+    width = timing.cifar_timing_width
     models = {"teacher": _teacher(width)}
     for row in TABLE2.index:
-        models.setdefault(_arch(row), _student({**p, "cifar_width": width}, row))
-    x = torch.rand(p["cifar_throughput_batch"], 3, 32, 32)
-    cost = timing.cost(models, x[:1])
-    latency = timing.per_sample_seconds(models, x[:1], p["cifar_rounds"],
-                                        p["cifar_latency_calls"], warmup=2)
-    batched = timing.per_sample_seconds(models, x, p["cifar_rounds"], 2, warmup=1)
+        models.setdefault(_arch(row), _student(block, width, row))
+    x = torch.rand(timing.cifar_throughput_batch, 3, 32, 32)
+    cost = kdtiming.cost(models, x[:1])
+    latency = kdtiming.per_sample_seconds(models, x[:1], timing.cifar_rounds,
+                                          timing.cifar_latency_calls, warmup=2)
+    batched = kdtiming.per_sample_seconds(models, x, timing.cifar_rounds, 2, warmup=1)
     return {"cost": cost, "latency": latency, "throughput": batched}
 
 
@@ -224,7 +272,7 @@ def _timing_unit(p: dict[str, Any]) -> dict[str, Any]:
 class Part2:
     """Tidy tables of part 2."""
 
-    params: dict[str, Any]
+    params: Any  # the chapter's IiscParams
     teacher: pd.DataFrame  # one row: the teacher's test accuracy and training time
     students: pd.DataFrame  # one row per (seed, row of Table 2)
     cost: pd.DataFrame  # one row per architecture at cifar_timing_width
@@ -232,15 +280,11 @@ class Part2:
     throughput: pd.DataFrame  # the same in batches of cifar_throughput_batch
     data_digest: str
 
-    @property
-    def compute_seconds(self) -> float:
-        """Training time of the teacher and of every seed's students (one pass per set)."""
-        passes = self.students.groupby(["seed", "train_set"])["pass_seconds"].first().sum()
-        return float(self.teacher["train_seconds"].iloc[0] + passes)
+    compute_seconds: float = 0.0  # the time it took to compute every entry, cached or not
 
     def ratios(self, kind: str = "latency") -> pd.DataFrame:
         """Teacher time / student time per timing round: one column per architecture."""
-        return timing.ratios(self.latency if kind == "latency" else self.throughput)
+        return kdtiming.ratios(self.latency if kind == "latency" else self.throughput)
 
     def row(self, row: int, metric: str) -> np.ndarray | None:
         """One value of ``metric`` per seed for a row of Table 2 (None if not run)."""
@@ -248,40 +292,42 @@ class Part2:
         return None if rows.empty else rows[metric].to_numpy(dtype=float)
 
 
-def run(p: dict[str, Any], cache: Cache) -> Part2:
-    """Run (or load from the cache) part 2 for resolved parameters ``p``."""
-    d, ds = _load(p)
-    # the teacher unit's key: everything it reads, its test set included (it stores the test
-    # logits of the first cifar_n_test images; issue 23)
-    tp = {k: p[k] for k in ("cifar_n_train", "cifar_n_test", "cifar_width",
-                            "cifar_teacher_epochs", "cifar_learning_rate", "cifar_batch_size",
-                            "cifar_teacher_seed")}
-    executor_args = {"executor": p["executor"], "ray_address": p["ray_address"]}
-    teacher = run_units(cache, "iisc", ds.digest, [Unit(
-        "cifar teacher", tp, lambda checkpoint: _teacher_unit(p, d, checkpoint),
-        resumable=True)], **executor_args, desc="CIFAR-10 teacher")[0]
-    sp = {**tp, **{k: p[k] for k in ("cifar_reduced_per_class", "cifar_n_test",
-                                     "cifar_student_block", "cifar_epochs",
-                                     "cifar_reduced_epochs", "cifar_alpha",
-                                     "cifar_temperature")}}
-    todo = [(seed, s) for seed in range(p["cifar_seeds"]) for s in ("full", "reduced")]
-    units = run_units(cache, "iisc", ds.digest, [Unit(
-        f"cifar students {train_set}", {**sp, "seed": seed},
-        lambda seed=seed, s=train_set: _students_unit(p, seed, s, d, teacher))
-        for seed, train_set in todo], **executor_args, desc="CIFAR-10 students")
+def teacher_unit(p: Any, cifar10: data.Dataset) -> Unit:
+    """The teacher's unit: it receives the whole ``cifar_teacher`` section, so its key holds
+    everything it reads (the test set's size included: it stores the test logits)."""
+    return Unit("cifar teacher", _teacher_unit, {"teacher": p.cifar_teacher},
+                data={"cifar10": cifar10}, numerics=p.numerics, resumable=True)
+
+
+def run(p: Any, cache: Cache) -> Part2:
+    """Run (or load from the cache) part 2 for the chapter's resolved parameters ``p``
+    (:class:`kdlib.experiments.iisc.IiscParams`)."""
+    ds = data.load("cifar10", p.part2.cifar_data_dir or None)
+    teacher = teacher_unit(p, ds)
+
+    todo = [(seed, s) for seed in range(p.part2.cifar_seeds) for s in ("full", "reduced")]
+
+    def students(refs: list[Ref]) -> list[Unit]:
+        return [Unit(f"cifar students {train_set}", _students_unit, {
+            "teacher": p.cifar_teacher, "students": p.cifar_students, "seed": seed,
+            "train_set": train_set, "trained": refs[0]}, data={"cifar10": ds},
+            numerics=p.numerics)
+            for seed, train_set in todo]
+
+    swept = sweep(cache, "iisc", [teacher], students, p.run, desc="CIFAR-10")
     tables = []
-    for (_, train_set), unit in zip(todo, units, strict=True):
+    for (_, train_set), unit in zip(todo, swept.units, strict=True):
         table = unit["students"]
         shared = (table["train_seconds"] - table["own_seconds"]).max()  # the teacher's
         tables.append(table.assign(train_set=train_set,
                                    pass_seconds=table["own_seconds"].sum() + shared))
-    tp_timing = {k: p[k] for k in ("cifar_student_block", "cifar_timing_width", "cifar_rounds",
-                                   "cifar_latency_calls", "cifar_throughput_batch")}
-    tp_timing.update(timing.machine(), malloc=os.environ.get("MALLOC_MMAP_MAX_", ""))
-    timed = cache.get_or_compute("iisc", "cifar timing", tp_timing, "none",
-                                 lambda: _timing_unit(p))
-    students = pd.concat(tables, ignore_index=True).sort_values(["seed", "row"],
-                                                                ignore_index=True)
-    return Part2(params=p, teacher=teacher["teacher"], students=students, cost=timed["cost"],
-                 latency=timed["latency"], throughput=timed["throughput"],
-                 data_digest=ds.digest)
+    local = p.run.model_copy(update={"executor": "local"})  # timed where the host was read
+    timed = run_units(cache, "iisc", [Unit("cifar timing", _timing_unit, {
+        "timing": p.cifar_timing, "block": p.cifar_students.cifar_student_block,
+        "host": Host.here()}, numerics=p.numerics)], local, desc="CIFAR-10 timing")[0]
+    students_table = pd.concat(tables, ignore_index=True).sort_values(["seed", "row"],
+                                                                      ignore_index=True)
+    return Part2(params=p, teacher=swept.teachers[0]["teacher"], students=students_table,
+                 cost=timed["cost"], latency=timed["latency"], throughput=timed["throughput"],
+                 data_digest=ds.digest, compute_seconds=swept.compute_seconds
+                 + compute_seconds([timed]))
