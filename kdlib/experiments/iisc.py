@@ -189,8 +189,11 @@ def _teacher_unit(train: Training, seed: int, mnist: data.Dataset) -> dict[str, 
     d = _tensors(mnist, train.n_train)
     start = time.perf_counter()
     if train.framework == "keras":
+        import keras
+
         from kdlib import distiller
 
+        keras.utils.set_random_seed(seed)  # before it is built: its initial weights too
         model = keras_mlp(TEACHER_HIDDEN, train.dropout)
         distiller.fit_supervised(model, d.x.numpy(), d.y.numpy(), train.teacher_epochs, 32,
                                  train.learning_rate, seed)
