@@ -20,6 +20,7 @@ from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 from kdlib import claims
+from kdlib.chapters import Chapter
 from kdlib.cifar_models import MODELS, madds
 from kdlib.cifar_models import TABLE1 as MODELS_TABLE1
 from kdlib.evidence import Evidence, Registry
@@ -34,6 +35,7 @@ from kdlib.experiments.teachers import (
     TEACHER_ROWS,
     TEACHERS,
     Results,
+    TeachersParams,
     best_epochs,
     label,
     run,
@@ -42,7 +44,7 @@ from kdlib.metrics import ci_text, mean_ci
 from kdlib.models import n_params
 from kdlib.results import Cache
 
-__all__ = ["ACC", "READINGS", "REGISTRY", "SOURCES", "architecture_table", "caption",
+__all__ = ["ACC", "CHAPTER", "READINGS", "REGISTRY", "SOURCES", "architecture_table", "caption",
            "claims_tables", "curves_figure", "data_name", "discussion", "evidence",
            "evidence_for", "fidelity_text", "judged", "reading_params", "readings_note",
            "run_name", "scale_note", "student_gap_text", "sweeps_figure", "table2",
@@ -50,7 +52,6 @@ __all__ = ["ACC", "READINGS", "REGISTRY", "SOURCES", "architecture_table", "capt
 
 SOURCES = ("003",)
 ACC = (0.0, 1.0)  # the range of an accuracy or an agreement: no interval leaves it
-_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 
 # Plausible readings of what the paper leaves open, each judged beside the main one at the
 # same scale (the claims table gives the verdict under each). Both reuse the main run's
@@ -164,7 +165,7 @@ def _teacher_gap(t: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _students_at_source_scale(p: dict[str, Any], row: int) -> bool:
+def _students_at_source_scale(p: TeachersParams, row: int) -> bool:
     """Whether a row's students ran at the paper's scale (its epochs: 400 in the teacher
     sweep, 300 in the others)."""
     s = SOURCE_SCALE
@@ -175,7 +176,7 @@ def _students_at_source_scale(p: dict[str, Any], row: int) -> bool:
             and p["n_test"] == s["n_test"] and epochs >= need)
 
 
-def _dataset(p: dict[str, Any]) -> str:
+def _dataset(p: TeachersParams) -> str:
     """The data set in the claims' words: a claim about CIFAR-100 (fine labels) is not
     testable on the coarse labels."""
     if p["dataset"] == "cifar100" and p["labels"] != "fine":
@@ -242,12 +243,12 @@ def evidence(r: Results, name: str | None = None, epoch: str = "last") -> Eviden
     return Evidence.build(rows, REGISTRY, name or run_name(r), dataset=_dataset(p))
 
 
-def reading_params(p: dict[str, Any], reading: str) -> dict[str, Any]:
+def reading_params(p: TeachersParams, reading: str) -> TeachersParams:
     """The main run's parameters under another reading of the source."""
-    return {**p, **READINGS[reading]}
+    return p.replace(**READINGS[reading])
 
 
-def _reading_evidence(p: dict[str, Any], r: Results, reading: str,
+def _reading_evidence(p: TeachersParams, r: Results, reading: str,
                       cache: Cache | None) -> Evidence:
     name = run_name(r, reading)
     if reading == _BEST_EPOCH:
@@ -255,7 +256,7 @@ def _reading_evidence(p: dict[str, Any], r: Results, reading: str,
     return evidence(run(reading_params(p, reading), cache), name)
 
 
-def readings_note(p: dict[str, Any]) -> str:
+def readings_note(p: TeachersParams) -> str:
     """What each reading changes and what it costs, in words."""
     words = {
         _BEST_EPOCH: "the paper records every epoch's metrics on its validation set, so "
@@ -280,7 +281,7 @@ def readings_note(p: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def claims_tables(p: dict[str, Any], r: Results,
+def claims_tables(p: TeachersParams, r: Results,
                   cache: Cache | None = None) -> dict[str, pd.DataFrame]:
     """The chapter's claims tables: ``"default"``, this build's run judged with a verdict per
     reading; ``"primary"``, the verdicts the chapter and the scorecard count. No run at the
@@ -294,26 +295,26 @@ def claims_tables(p: dict[str, Any], r: Results,
     return {"default": table, "primary": table}
 
 
-def evidence_for(p: dict[str, Any], cache: Cache | None = None) -> list[Evidence]:
+def evidence_for(p: TeachersParams, cache: Cache | None = None) -> list[Evidence]:
     """The evidence the chapter judges by: this build's run (no source-scale run of this
     chapter is committed)."""
     return [evidence(run(p, cache))]
 
 
-def judged(p: dict[str, Any], cache: Cache | None = None) -> pd.DataFrame:
+def judged(p: TeachersParams, cache: Cache | None = None) -> pd.DataFrame:
     """The verdicts the scorecard counts for this chapter (see :func:`claims_tables`)."""
     return claims_tables(p, run(p, cache), cache)["primary"]
 
 
 # ------------------------------------------------------------------------------ notes
-def data_name(p: dict[str, Any]) -> str:
+def data_name(p: TeachersParams) -> str:
     """The data set in words, with the stand-in flagged."""
     if p["dataset"] == "cifar100":
         return "CIFAR-100" + (" (coarse labels)" if p["labels"] == "coarse" else "")
     return "CIFAR-10 (stand-in for the paper's CIFAR-100)"
 
 
-def scale_note(p: dict[str, Any]) -> str:
+def scale_note(p: TeachersParams) -> str:
     """A MyST admonition: the data set, the scale of this run and the choices the paper
     leaves open."""
     paper = all(_students_at_source_scale(p, row) for row in CONFIGS.index)
@@ -639,3 +640,8 @@ def discussion(R: Results, tables: dict[str, pd.DataFrame]) -> str:
                  "reading (the reading columns of the claims table).")
     paras.append(text)
     return "\n\n".join(paras)
+
+
+CHAPTER = Chapter("teachers", TeachersParams, run=run, judged=judged, evidence_for=evidence_for,
+                  sources=SOURCES, example="papermill notebooks/teachers.ipynb out.ipynb -p "
+                  "profile quick -p dataset cifar100 -p data_dir DIR")
