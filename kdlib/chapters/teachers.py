@@ -46,7 +46,7 @@ from kdlib.results import Cache
 
 __all__ = ["ACC", "CHAPTER", "READINGS", "REGISTRY", "SOURCES", "architecture_table", "caption",
            "claims_tables", "curves_figure", "data_name", "discussion", "evidence",
-           "evidence_for", "fidelity_text", "judged", "reading_params", "readings_note",
+           "evidence_for", "fidelity_text", "glued", "judged", "reading_params",
            "run_name", "scale_note", "student_gap_text", "sweeps_figure", "table2",
            "teacher_table"]
 
@@ -256,29 +256,14 @@ def _reading_evidence(p: TeachersParams, r: Results, reading: str,
     return evidence(run(reading_params(p, reading), cache), name)
 
 
-def readings_note(p: TeachersParams) -> str:
-    """What each reading changes and what it costs, in words."""
-    words = {
-        _BEST_EPOCH: "the paper records every epoch's metrics on its validation set, so "
-        "Table 2 may give each student's best epoch rather than its last. Here every "
-        "student is read at its epoch of highest accuracy on the validation images (chosen "
-        "there, never on the test images; the baseline already is). Nothing is re-trained: "
-        "every epoch of every student was evaluated on both sets.",
-        "early stopping: callback defaults": "the paper's baseline uses 'an Early Stopping "
-        "callback' whose settings it does not give. The early-stopping callbacks of Keras "
-        "and PyTorch Lightning watch the validation loss and, unless told otherwise, keep "
-        "the weights of the epoch they stop at; the main reading watches the validation "
-        f"accuracy and keeps the best epoch's weights (patience {p['patience']} in both). "
-        f"Only the baseline is re-trained: {p['seeds']} student(s) of {p['epochs']} "
-        "epoch(s) at most, no teacher.",
-    }
-    lines = ["```{admonition} Readings of the paper",
-             ":class: note",
-             "Where the paper leaves a choice open, the chapter also judges each plausible "
-             "reading at this run's scale and gives its verdict beside the main one:"]
-    lines += [f"- **{name}**: {words[name]}" for name in READINGS]
-    lines += ["", "A verdict that is the same under every reading is *robust*.", "```"]
-    return "\n".join(lines)
+def glued(p: TeachersParams) -> dict[str, Any]:
+    """The values the notebook's prose shows through myst-nb's ``glue`` (what we implement,
+    the readings): parameters, and the early stopping in words."""
+    return {"mixup": p["mixup"], "batch_size": p["batch_size"], "teacher_lr": p["teacher_lr"],
+            "bn_momentum": p["bn_momentum"], "patience": p["patience"], "seeds": p["seeds"],
+            "epochs": p["epochs"],
+            "stop_watches": "accuracy" if p["stop_monitor"] == "val_acc" else "loss",
+            "stop_keeps": "its best epoch" if p["restore_best"] else "the epoch it stops at"}
 
 
 def claims_tables(p: TeachersParams, r: Results,
@@ -315,8 +300,8 @@ def data_name(p: TeachersParams) -> str:
 
 
 def scale_note(p: TeachersParams) -> str:
-    """A MyST admonition: the data set, the scale of this run and the choices the paper
-    leaves open."""
+    """A MyST admonition: the data set and the scale of this run (what we implement where
+    the paper is silent is the notebook's, with :func:`glued` values)."""
     paper = all(_students_at_source_scale(p, row) for row in CONFIGS.index)
     lines = ["```{admonition} Data set and scale of this chapter",
              ":class: " + ("note" if paper else "warning")]
@@ -343,32 +328,7 @@ def scale_note(p: TeachersParams) -> str:
         + ("this run is one." if paper else "this run is not, so it judges the relative "
            "claims (directions, best configurations, sizes) and leaves Table 2's accuracies "
            "to such a run; none is committed for this chapter yet."))
-    lines += [
-        "",
-        "What we implement where the paper is silent: function matching as Beyer et al. "
-        "define it, the KL divergence from the teacher's softened outputs to the student's at "
-        "temperature T (times T²), no labels (in this book's convention `alpha = 0`: `alpha` "
-        "weights the hard-label loss, 1 - alpha the T²-scaled KL; Hinton's λ = 1 - α); random "
-        "crops (padding 4) and flips, then mixup of the batch with a shuffled copy of itself "
-        f"(one weight per batch from Beta({p['mixup']:g}, {p['mixup']:g})); teacher and "
-        "students see the identical mixed image. Adam (torch's defaults) with the row's "
-        f"learning rate decayed along a cosine, batch {p['batch_size']}. Teachers: SGD, "
-        f"Nesterov momentum 0.9, weight decay 5e-4, learning rate {p['teacher_lr']:g} along "
-        "a cosine, crops and flips, on the labels; ranked by their accuracy on the validation "
-        "images. The student's batch norm updates its "
-        f"running statistics with momentum {p['bn_momentum']:g} (torchvision's MobileNetV3: "
-        "0.01, meant for long schedules; after a few epochs such statistics lag so far "
-        "behind the weights that the student evaluates at chance, though it is well above "
-        "chance with the batch's own statistics). The baseline learns the labels "
-        "(cross-entropy) without mixup and stops early on the validation images "
-        f"(watching {'accuracy' if p['stop_monitor'] == 'val_acc' else 'loss'}; keeping "
-        f"{'its best epoch' if p['restore_best'] else 'the epoch it stops at'}). "
-        "Besides Table 2's nine rows, row 10 is Figure 9's run at learning rate 0.01 and "
-        "T = 2, which the text discusses and Table 2 does not list. "
-        "Every student of a seed starts from the same weights; the mixup students of a seed "
-        "train together on the same batches, each teacher computing its outputs once per "
-        "batch. Nothing is chosen on the test images.",
-        "```"]
+    lines.append("```")
     return "\n".join(lines)
 
 
