@@ -15,11 +15,9 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
-from matplotlib.ticker import MaxNLocator
 from torch import nn
 
-from kdlib import claims
+from kdlib import claims, plots
 from kdlib.chapters import Chapter
 from kdlib.cifar_models import MODELS, madds
 from kdlib.cifar_models import TABLE1 as MODELS_TABLE1
@@ -433,71 +431,37 @@ def _summary(df: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _points(ax: plt.Axes, xs: list[Any], s: pd.DataFrame, color: Any, name: str) -> None:
-    ax.errorbar(range(len(xs)), s["mean"], yerr=[(s["mean"] - s["ci_low"]).fillna(0),
-                                                 (s["ci_high"] - s["mean"]).fillna(0)],
-                fmt="o-", capsize=3, color=color, label=name)
-    ax.set_xticks(range(len(xs)), [str(x) for x in xs])
-
-
 def sweeps_figure(R: Results) -> plt.Figure:
     """The four sweeps of the paper's section 5.3: test accuracy (mean, 95% CI) per
     configuration, with the baseline (dashed) and, for the teachers, their own accuracy."""
     s = _summary(R.students, ["row"], "test_acc").set_index("row")
-    base = s.loc[SCRATCH_ROW]
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.8), sharey=True)
-    pal = sns.color_palette("viridis", 3)
+    own = R.teachers.set_index("teacher").loc[list(TEACHERS), "test_acc"]
     panels = [
-        ("teacher (T=5)", list(TEACHER_ROWS), [n.split("_")[0] for n in TEACHERS]),
-        ("temperature", list(SWEEPS["temperature"]), [2, 5, 10]),
-        ("learning rate", None, None),
-        ("mixup (T=10)", list(SWEEPS["mixup"]), ["with", "without"]),
+        plots.PointPanel("teacher (T=5)", [n.split("_")[0] for n in TEACHERS],
+                         [("student", s.loc[list(TEACHER_ROWS)])],
+                         marks=("teacher itself", own.to_numpy())),
+        plots.PointPanel("temperature", ["2", "5", "10"],
+                         [("student", s.loc[list(SWEEPS["temperature"])])]),
+        # three pairs: T = 2 and T = 10 (0.001, 0.01), T = 5 (0.001, 0.003)
+        plots.PointPanel("learning rate", ["0.001", "0.01 (T=2, 10)\n0.003 (T=5)"],
+                         [("T=2 (Fig. 9)", s.loc[[5, FIGURE9_ROW]]), ("T=10", s.loc[[6, 7]]),
+                          ("T=5", s.loc[[4, 8]])]),
+        plots.PointPanel("mixup (T=10)", ["with", "without"],
+                         [("student", s.loc[list(SWEEPS["mixup"])])]),
     ]
-    for ax, (title, rows, xs) in zip(axes, panels, strict=True):
-        if rows is None:  # three pairs: T = 2 and T = 10 (0.001, 0.01), T = 5 (0.001, 0.003)
-            for color, pair, name in ((pal[0], (5, FIGURE9_ROW), "T=2 (Fig. 9)"),
-                                      (pal[1], (6, 7), "T=10"), (pal[2], (4, 8), "T=5")):
-                _points(ax, ["0.001", "higher"], s.loc[list(pair)], color, name)
-            ax.set_xticks([0, 1], ["0.001", "0.01 (T=2, 10)\n0.003 (T=5)"])
-            ax.legend(frameon=False, fontsize=8)
-        else:
-            _points(ax, xs, s.loc[rows], pal[1], "student")
-        if title.startswith("teacher"):
-            own = R.teachers.set_index("teacher").loc[list(TEACHERS), "test_acc"]
-            ax.plot(range(3), own.to_numpy(), "s", color="0.3", label="teacher itself")
-            ax.legend(frameon=False, fontsize=8)
-        ax.axhline(base["mean"], color="0.5", linestyle="--", linewidth=1)
-        if pd.notna(base["ci_low"]):
-            ax.axhspan(base["ci_low"], base["ci_high"], color="0.5", alpha=0.15, linewidth=0)
-        ax.set_title(title)
-    axes[0].set_ylabel("test accuracy")
-    fig.suptitle(f"Sweeps ({data_name(R.params)}); dashed: the baseline trained from scratch",
-                 fontsize=10)
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
+    return plots.point_panels(panels, "test accuracy", reference=s.loc[SCRATCH_ROW],
+                              title=f"Sweeps ({data_name(R.params)}); dashed: the baseline "
+                              "trained from scratch")
 
 
 def curves_figure(R: Results, metric: str = "test_acc") -> plt.Figure:
     """Test accuracy (or loss) against epoch, mean and 95% band over seeds, one panel per
     sweep (the paper's figures 6-11)."""
     s = _summary(R.curves, ["row", "epoch"], metric)
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.8), sharey=True)
-    for ax, (title, rows) in zip(axes, SWEEPS.items(), strict=True):
-        pal = sns.color_palette("viridis", len(rows))
-        for color, row in zip(pal, rows, strict=True):
-            g = s[s["row"] == row].sort_values("epoch")
-            ax.plot(g["epoch"], g["mean"], "o-", color=color, label=label(row), markersize=3)
-            ax.fill_between(g["epoch"], g["ci_low"], g["ci_high"], color=color, alpha=0.2,
-                            linewidth=0)
-        ax.set_title(f"{title} sweep")
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.legend(frameon=False, fontsize=7)
-    axes[0].set_ylabel({"test_acc": "test accuracy", "test_loss": "test cross-entropy"}[metric])
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
+    panels = {f"{title} sweep": [(label(row), s[s["row"] == row]) for row in rows]
+              for title, rows in SWEEPS.items()}
+    return plots.curve_panels(panels, {"test_acc": "test accuracy",
+                                       "test_loss": "test cross-entropy"}[metric])
 
 
 # ------------------------------------------------------------------------------ texts
