@@ -420,3 +420,15 @@ def test_a_reading_of_the_early_stopping_retrains_the_baseline_alone(tmp_path):
     table = chapter.claims_tables(p, r, Cache(tmp_path))["default"]
     assert set(table["verdict"]) <= set(claims.VERDICTS)
     assert "robust" in table
+
+
+def test_the_notebooks_parameters_cell_is_written_from_the_model():
+    """``python -m kdlib.book --write-parameters`` writes it (the book's test checks every
+    chapter; this one checks this chapter's alone)."""
+    import nbformat
+
+    from kdlib.config import parameters_cell
+
+    nb = nbformat.read("notebooks/teachers.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    assert cell.source == parameters_cell(TeachersParams, chapter.CHAPTER.example)

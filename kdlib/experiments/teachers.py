@@ -39,6 +39,13 @@ Design choices beyond the source, stated in the chapter:
   default 0.1 in the short ones (with 0.01, three epochs leave the running statistics so far
   behind that the evaluated student is at chance: measured 0.098 in evaluation mode against
   0.263 with batch statistics; 0.258 with 0.1).
+
+Units of work (:mod:`kdlib.units`), each keyed by exactly what it receives: one per teacher
+(its name and the ``data``, ``networks`` and ``teacher`` sections); then one per seed and pass
+(:func:`passes`): the distilled passes receive ``data``, ``networks``, ``student``, their rows
+and epochs and the three teachers' entries (:class:`~kdlib.units.Ref`); the baseline's pass
+also ``stopping``. ``schedule`` plans the passes. Every unit cuts its images from the data set
+itself (:func:`_arrays`).
 """
 
 from __future__ import annotations
