@@ -496,12 +496,11 @@ def run(p: TeachersParams, cache: Cache | None = None) -> Results:
     ds = data.load(p.data.dataset, p.run.data_dir or None, label=p.data.labels)
     done = sweep(cache, "teachers", teacher_units(p, ds),
                  functools.partial(student_units, p, ds), p.run, desc="teachers")
+    todo = [(seed, name) for seed in range(p.schedule.seeds) for name, _, _ in passes(p)]
     tables, curves = [], []
-    for seed in range(p.schedule.seeds):
-        for name, _, _ in passes(p):
-            unit = done.units[len(tables)]
-            tables.append(unit["students"].assign(**{"pass": name}))
-            curves.append(unit["curve"].assign(seed=seed))
+    for (seed, name), unit in zip(todo, done.units, strict=True):
+        tables.append(unit["students"].assign(**{"pass": name}))
+        curves.append(unit["curve"].assign(seed=seed))
     teacher_table = pd.concat([t["teacher"] for t in done.teachers], ignore_index=True)
     small = table1(len(ds.classes), p.networks.width).set_index("model")
     teacher_table["params_m"] = teacher_table["teacher"].map(small["params_m"])
