@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 
-__all__ = ["bars", "confusions", "heatmaps", "metric_vs", "style"]
+__all__ = ["PointPanel", "bars", "confusions", "curve_panels", "heatmaps", "metric_vs",
+           "point_panels", "style"]
 
 
 def style() -> None:
@@ -118,6 +123,79 @@ def confusions(matrices: dict[str, np.ndarray], classes: tuple[str, ...]) -> plt
         ax.set_title(title)
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+@dataclass(frozen=True)
+class PointPanel:
+    """One panel of :func:`point_panels`: its title, the labels of its x positions, its lines
+    (a label and rows of ``mean``, ``ci_low``, ``ci_high`` in x order), and optional grey
+    square marks (a label and one value per x position)."""
+
+    title: str
+    xticks: Sequence[str]
+    lines: Sequence[tuple[str, pd.DataFrame]]
+    marks: tuple[str, Sequence[float]] | None = None
+
+
+def point_panels(panels: Sequence[PointPanel], ylabel: str, title: str = "",
+                 reference: pd.Series | None = None) -> plt.Figure:
+    """Means with 95% CI error bars at categorical x positions, one panel per sweep side by
+    side on a shared y axis; ``reference`` (``mean``, ``ci_low``, ``ci_high``: a baseline) is a
+    dashed line and band in every panel."""
+    style()
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.75 * len(panels), 3.8), sharey=True,
+                             squeeze=False)
+    pal = sns.color_palette("viridis", 3)
+    for ax, panel in zip(axes[0], panels, strict=True):
+        for i, (name, s) in enumerate(panel.lines):
+            color = pal[1] if len(panel.lines) == 1 else pal[i % len(pal)]
+            ax.errorbar(range(len(s)), s["mean"],
+                        yerr=[(s["mean"] - s["ci_low"]).fillna(0),
+                              (s["ci_high"] - s["mean"]).fillna(0)],
+                        fmt="o-", capsize=3, color=color, label=name)
+        ax.set_xticks(range(len(panel.xticks)), list(panel.xticks))
+        if panel.marks is not None:
+            name, values = panel.marks
+            ax.plot(range(len(values)), list(values), "s", color="0.3", label=name)
+        if panel.marks is not None or len(panel.lines) > 1:
+            ax.legend(frameon=False, fontsize=8)
+        if reference is not None:
+            ax.axhline(reference["mean"], color="0.5", linestyle="--", linewidth=1)
+            if pd.notna(reference["ci_low"]):
+                ax.axhspan(reference["ci_low"], reference["ci_high"], color="0.5", alpha=0.15,
+                           linewidth=0)
+        ax.set_title(panel.title)
+    axes[0][0].set_ylabel(ylabel)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def curve_panels(panels: Mapping[str, Sequence[tuple[str, pd.DataFrame]]],
+                 ylabel: str) -> plt.Figure:
+    """A metric against epoch, one panel per title side by side on a shared y axis: per line
+    (a label and rows of ``epoch``, ``mean``, ``ci_low``, ``ci_high``) the mean and its 95%
+    band."""
+    style()
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.75 * len(panels), 3.8), sharey=True,
+                             squeeze=False)
+    for ax, (title, lines) in zip(axes[0], panels.items(), strict=True):
+        pal = sns.color_palette("viridis", len(lines))
+        for color, (name, g) in zip(pal, lines, strict=True):
+            g = g.sort_values("epoch")
+            ax.plot(g["epoch"], g["mean"], "o-", color=color, label=name, markersize=3)
+            ax.fill_between(g["epoch"], g["ci_low"], g["ci_high"], color=color, alpha=0.2,
+                            linewidth=0)
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(frameon=False, fontsize=7)
+    axes[0][0].set_ylabel(ylabel)
     fig.tight_layout()
     plt.close(fig)
     return fig

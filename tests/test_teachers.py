@@ -18,14 +18,18 @@ from kdlib.experiments.teachers import (
     CONFIGS,
     TABLE2,
     Results,
-    _Data,
-    _students_unit,
+    TeachersParams,
+    _Arrays,
     best_epochs,
     passes,
+    student_units,
+    students_pass,
+    teacher_units,
 )
 from kdlib.models import n_params
 from kdlib.results import Cache, Checkpoint
 from kdlib.train import Recipe, nhwc_unsafe, train_augmented
+from kdlib.units import Ref
 
 
 def test_table2_agrees_with_the_numbers_the_claims_file_prints():
@@ -43,11 +47,65 @@ def test_table2_agrees_with_the_numbers_the_claims_file_prints():
 
 
 def test_rows_sharing_mixup_and_epochs_share_a_pass():
-    p = teachers.SCHEMA.resolve("default")
+    p = TeachersParams.resolve("default")
     assert passes(p) == [("mixup, 3 epochs", (2, 3, 4, 5, 6, 7, 8, 10), 3),
                          ("no mixup, 3 epochs", (9,), 3), ("scratch", (1,), 3)]
-    paper = [(rows, e) for _, rows, e in passes(teachers.SCHEMA.resolve("paper"))]
+    paper = [(rows, e) for _, rows, e in passes(TeachersParams.resolve("paper"))]
     assert paper == [((2, 3, 4), 400), ((5, 6, 7, 8, 10), 300), ((9,), 300), ((1,), 300)]
+
+
+class _Digest:
+    digest = "d"
+
+
+def _keys(p: TeachersParams) -> list[tuple[str, dict]]:
+    """Every unit's name and key at ``p`` (the paper profile: the teacher sweep trains
+    apart), in order, the students' keyed on their teachers' units through their Refs."""
+    ts = teacher_units(p, _Digest())
+    units = [*ts, *student_units(p, _Digest(), [Ref(u, {}) for u in ts])]
+    return [(u.name, u.params) for u in units]
+
+
+_STUDENTS = {"students mixup, 400 epochs", "students mixup, 300 epochs",
+             "students no mixup, 300 epochs", "students scratch"}
+_OTHER = {"dataset": "cifar10", "labels": "coarse", "n_train": 44000, "n_val": 4000,
+          "n_test": 5000, "width": 0.5, "batch_size": 64, "channels_last": True,
+          "teacher_epochs": 3, "teacher_lr": 0.05, "teacher_seed": 1,
+          "epochs": 301, "teacher_sweep_epochs": 401, "bn_momentum": 0.1, "mixup": 0.5,
+          "patience": 3, "stop_monitor": "val_loss", "restore_best": False,
+          "executor": "ray", "ray_address": "x:1", "data_dir": "/d", "threads": 4}
+_EVERY = {f"teacher {n}" for n in teachers.TEACHERS} | _STUDENTS
+_CHANGES = {
+    **dict.fromkeys(["dataset", "labels", "n_train", "n_val", "n_test", "width", "batch_size",
+                     "channels_last", "teacher_epochs", "teacher_lr", "teacher_seed",
+                     "threads"], _EVERY),  # the teachers' and, through their Refs, all
+    **dict.fromkeys(["bn_momentum", "mixup"], _STUDENTS),
+    **dict.fromkeys(["patience", "stop_monitor", "restore_best"], {"students scratch"}),
+    "epochs": _STUDENTS - {"students mixup, 400 epochs"},
+    "teacher_sweep_epochs": {"students mixup, 400 epochs"},
+    **dict.fromkeys(["executor", "ray_address", "data_dir"], set()),
+}
+
+
+@pytest.mark.parametrize("name", [n for n in TeachersParams.names() if n != "seeds"])
+def test_a_parameter_changes_the_keys_of_the_units_that_read_it_and_no_other(name,
+                                                                              monkeypatch):
+    """The sections are shared in ways worth pinning: the students' keys hold their
+    teachers' (Refs), only the baseline's its early stopping, each pass only its epochs."""
+    monkeypatch.setattr(teachers, "nhwc_unsafe", lambda models: "")
+    assert set(_OTHER) == set(TeachersParams.names()) - {"seeds"}
+    p = TeachersParams.resolve("paper")
+    before, after = _keys(p), _keys(p.replace(**{name: _OTHER[name]}))
+    assert p[name] != _OTHER[name]
+    assert len(before) == len(after) == 3 + 3 * 4
+    changed = {n for (n, a), (_, b) in zip(before, after, strict=True) if a != b}
+    assert changed == _CHANGES[name]
+
+
+def test_more_seeds_add_units_and_keep_the_others():
+    p = TeachersParams.resolve("paper")
+    few, more = _keys(p), _keys(p.replace(seeds=5))
+    assert more[:len(few)] == few and len(more) == len(few) + 2 * 4
 
 
 def test_validation_images_must_not_overlap_the_training_images():
@@ -127,9 +185,9 @@ def _setup(n=32, **kw):
     """Random data whose validation images are the test images with other labels: a choice
     made on the test set would follow the test column, one made on validation the other."""
     torch.manual_seed(0)
-    p = teachers.SCHEMA.resolve("quick", patience=1, batch_size=16, channels_last=False, **kw)
+    p = TeachersParams.resolve("quick", patience=1, batch_size=16, channels_last=False, **kw)
     x_test, y_test = torch.rand(16, 3, 32, 32), torch.randint(0, 10, (16,))
-    d = _Data(torch.rand(n, 3, 32, 32), torch.randint(0, 10, (n,)), x_test.clone(),
+    d = _Arrays(torch.rand(n, 3, 32, 32), torch.randint(0, 10, (n,)), x_test.clone(),
               (y_test + 1 + torch.randint(0, 9, (16,))) % 10, x_test, y_test, 10)
     ts = {}
     for name in teachers.TEACHERS:
@@ -139,9 +197,17 @@ def _setup(n=32, **kw):
     return p, d, ts
 
 
+def _scratch(p, d, ts, checkpoint):
+    return students_pass(0, (1,), 8, d, p.networks, p.student, p.stopping, ts, checkpoint)
+
+
+def _pass(p, d, ts, checkpoint):
+    return students_pass(1, (4, 6), 3, d, p.networks, p.student, None, ts, checkpoint)
+
+
 def test_the_baseline_stops_early_on_validation_and_keeps_its_best_epoch(tmp_path):
     p, d, ts = _setup()
-    unit = _students_unit(p, 0, (1,), 8, d, ts, Checkpoint(tmp_path / "c.pt"))
+    unit = _scratch(p, d, ts, Checkpoint(tmp_path / "c.pt"))
     curve, row = unit["curve"], unit["students"].iloc[0]
     # the validation column is not the test column: the labels differ on every image
     assert not np.allclose(curve["val_acc"], curve["test_acc"])
@@ -155,7 +221,7 @@ def test_the_baseline_stops_early_on_validation_and_keeps_its_best_epoch(tmp_pat
 
 def test_the_callback_reading_watches_the_loss_and_keeps_the_stop_epoch(tmp_path):
     p, d, ts = _setup(stop_monitor="val_loss", restore_best=False)
-    unit = _students_unit(p, 0, (1,), 8, d, ts, Checkpoint(tmp_path / "c.pt"))
+    unit = _scratch(p, d, ts, Checkpoint(tmp_path / "c.pt"))
     curve, row = unit["curve"], unit["students"].iloc[0]
     best = int(curve.loc[curve["val_loss"].idxmin(), "epoch"])
     assert row["epochs_run"] == min(8, best + p["patience"])
@@ -180,7 +246,7 @@ class _Killed(Exception):
 
 def test_a_pass_killed_after_an_epoch_resumes_to_the_same_results(tmp_path):
     p, d, ts = _setup()
-    ref = _students_unit(p, 1, (4, 6), 3, d, ts, Checkpoint(tmp_path / "ref.pt"))
+    ref = _pass(p, d, ts, Checkpoint(tmp_path / "ref.pt"))
     saved = Checkpoint(tmp_path / "c.pt")
 
     class Once(Checkpoint):
@@ -189,9 +255,9 @@ def test_a_pass_killed_after_an_epoch_resumes_to_the_same_results(tmp_path):
             raise _Killed
 
     with pytest.raises(_Killed):
-        _students_unit(p, 1, (4, 6), 3, d, ts, Once(saved.path))
+        _pass(p, d, ts, Once(saved.path))
     assert saved.load()["epoch"] == 1 and len(saved.load()["curve"]) == 2
-    again = _students_unit(p, 1, (4, 6), 3, d, ts, saved)
+    again = _pass(p, d, ts, saved)
     cols = ["test_acc", "test_loss", "agree_MobileNetV2_x0_75"]
     pd.testing.assert_frame_equal(again["students"][cols], ref["students"][cols])
     pd.testing.assert_frame_equal(again["curve"], ref["curve"])
@@ -220,9 +286,9 @@ def _results(acc: dict[int, list[float]], teacher_acc=(0.5, 0.45, 0.6),
     tt = pd.DataFrame({"teacher": list(teachers.TEACHERS), "test_acc": list(teacher_acc),
                        "val_acc": list(teacher_val or teacher_acc), "train_seconds": [1.0] * 3,
                        "params_m": [0.1] * 3, "madds_m": [1.0] * 3})
-    p = {**teachers.SCHEMA.resolve("quick", dataset=dataset)}
+    p = TeachersParams.resolve("quick", dataset=dataset)
     return Results(p, tt, pd.DataFrame(students), pd.DataFrame(curves), teachers.table1(),
-                   "digest", 0.0)
+                   "digest", 0.0, 0.0)
 
 
 ACC = {1: [0.30, 0.31, 0.29], 2: [0.40, 0.41, 0.39], 3: [0.35, 0.36, 0.34],
@@ -354,3 +420,15 @@ def test_a_reading_of_the_early_stopping_retrains_the_baseline_alone(tmp_path):
     table = chapter.claims_tables(p, r, Cache(tmp_path))["default"]
     assert set(table["verdict"]) <= set(claims.VERDICTS)
     assert "robust" in table
+
+
+def test_the_notebooks_parameters_cell_is_written_from_the_model():
+    """``python -m kdlib.book --write-parameters`` writes it (the book's test checks every
+    chapter; this one checks this chapter's alone)."""
+    import nbformat
+
+    from kdlib.config import parameters_cell
+
+    nb = nbformat.read("notebooks/teachers.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    assert cell.source == parameters_cell(TeachersParams, chapter.CHAPTER.example)

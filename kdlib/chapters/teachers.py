@@ -15,11 +15,10 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
-from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 from kdlib import claims, plots
+from kdlib.chapters import Chapter
 from kdlib.cifar_models import MODELS, madds
 from kdlib.cifar_models import TABLE1 as MODELS_TABLE1
 from kdlib.evidence import Evidence, Registry
@@ -34,6 +33,7 @@ from kdlib.experiments.teachers import (
     TEACHER_ROWS,
     TEACHERS,
     Results,
+    TeachersParams,
     best_epochs,
     label,
     run,
@@ -42,9 +42,9 @@ from kdlib.metrics import ci_text, mean_ci
 from kdlib.models import n_params
 from kdlib.results import Cache
 
-__all__ = ["ACC", "READINGS", "REGISTRY", "SOURCES", "architecture_table", "caption",
+__all__ = ["ACC", "CHAPTER", "READINGS", "REGISTRY", "SOURCES", "architecture_table", "caption",
            "claims_tables", "curves_figure", "data_name", "discussion", "evidence",
-           "evidence_for", "fidelity_text", "judged", "reading_params", "readings_note",
+           "evidence_for", "fidelity_text", "glued", "judged", "reading_params",
            "run_name", "scale_note", "student_gap_text", "sweeps_figure", "table2",
            "teacher_table"]
 
@@ -163,7 +163,7 @@ def _teacher_gap(t: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _students_at_source_scale(p: dict[str, Any], row: int) -> bool:
+def _students_at_source_scale(p: TeachersParams, row: int) -> bool:
     """Whether a row's students ran at the paper's scale (its epochs: 400 in the teacher
     sweep, 300 in the others)."""
     s = SOURCE_SCALE
@@ -174,7 +174,7 @@ def _students_at_source_scale(p: dict[str, Any], row: int) -> bool:
             and p["n_test"] == s["n_test"] and epochs >= need)
 
 
-def _dataset(p: dict[str, Any]) -> str:
+def _dataset(p: TeachersParams) -> str:
     """The data set in the claims' words: a claim about CIFAR-100 (fine labels) is not
     testable on the coarse labels."""
     if p["dataset"] == "cifar100" and p["labels"] != "fine":
@@ -241,12 +241,12 @@ def evidence(r: Results, name: str | None = None, epoch: str = "last") -> Eviden
     return Evidence.build(rows, REGISTRY, name or run_name(r), dataset=_dataset(p))
 
 
-def reading_params(p: dict[str, Any], reading: str) -> dict[str, Any]:
+def reading_params(p: TeachersParams, reading: str) -> TeachersParams:
     """The main run's parameters under another reading of the source."""
-    return {**p, **READINGS[reading]}
+    return p.replace(**READINGS[reading])
 
 
-def _reading_evidence(p: dict[str, Any], r: Results, reading: str,
+def _reading_evidence(p: TeachersParams, r: Results, reading: str,
                       cache: Cache | None) -> Evidence:
     name = run_name(r, reading)
     if reading == _BEST_EPOCH:
@@ -254,32 +254,17 @@ def _reading_evidence(p: dict[str, Any], r: Results, reading: str,
     return evidence(run(reading_params(p, reading), cache), name)
 
 
-def readings_note(p: dict[str, Any]) -> str:
-    """What each reading changes and what it costs, in words."""
-    words = {
-        _BEST_EPOCH: "the paper records every epoch's metrics on its validation set, so "
-        "Table 2 may give each student's best epoch rather than its last. Here every "
-        "student is read at its epoch of highest accuracy on the validation images (chosen "
-        "there, never on the test images; the baseline already is). Nothing is re-trained: "
-        "every epoch of every student was evaluated on both sets.",
-        "early stopping: callback defaults": "the paper's baseline uses 'an Early Stopping "
-        "callback' whose settings it does not give. The early-stopping callbacks of Keras "
-        "and PyTorch Lightning watch the validation loss and, unless told otherwise, keep "
-        "the weights of the epoch they stop at; the main reading watches the validation "
-        f"accuracy and keeps the best epoch's weights (patience {p['patience']} in both). "
-        f"Only the baseline is re-trained: {p['seeds']} student(s) of {p['epochs']} "
-        "epoch(s) at most, no teacher.",
-    }
-    lines = ["```{admonition} Readings of the paper",
-             ":class: note",
-             "Where the paper leaves a choice open, the chapter also judges each plausible "
-             "reading at this run's scale and gives its verdict beside the main one:"]
-    lines += [f"- **{name}**: {words[name]}" for name in READINGS]
-    lines += ["", "A verdict that is the same under every reading is *robust*.", "```"]
-    return "\n".join(lines)
+def glued(p: TeachersParams) -> dict[str, Any]:
+    """The values the notebook's prose shows through myst-nb's ``glue`` (what we implement,
+    the readings): parameters, and the early stopping in words."""
+    return {"mixup": p["mixup"], "batch_size": p["batch_size"], "teacher_lr": p["teacher_lr"],
+            "bn_momentum": p["bn_momentum"], "patience": p["patience"], "seeds": p["seeds"],
+            "epochs": p["epochs"],
+            "stop_watches": "accuracy" if p["stop_monitor"] == "val_acc" else "loss",
+            "stop_keeps": "its best epoch" if p["restore_best"] else "the epoch it stops at"}
 
 
-def claims_tables(p: dict[str, Any], r: Results,
+def claims_tables(p: TeachersParams, r: Results,
                   cache: Cache | None = None) -> dict[str, pd.DataFrame]:
     """The chapter's claims tables: ``"default"``, this build's run judged with a verdict per
     reading; ``"primary"``, the verdicts the chapter and the scorecard count. No run at the
@@ -293,28 +278,28 @@ def claims_tables(p: dict[str, Any], r: Results,
     return {"default": table, "primary": table}
 
 
-def evidence_for(p: dict[str, Any], cache: Cache | None = None) -> list[Evidence]:
+def evidence_for(p: TeachersParams, cache: Cache | None = None) -> list[Evidence]:
     """The evidence the chapter judges by: this build's run (no source-scale run of this
     chapter is committed)."""
     return [evidence(run(p, cache))]
 
 
-def judged(p: dict[str, Any], cache: Cache | None = None) -> pd.DataFrame:
+def judged(p: TeachersParams, cache: Cache | None = None) -> pd.DataFrame:
     """The verdicts the scorecard counts for this chapter (see :func:`claims_tables`)."""
     return claims_tables(p, run(p, cache), cache)["primary"]
 
 
 # ------------------------------------------------------------------------------ notes
-def data_name(p: dict[str, Any]) -> str:
+def data_name(p: TeachersParams) -> str:
     """The data set in words, with the stand-in flagged."""
     if p["dataset"] == "cifar100":
         return "CIFAR-100" + (" (coarse labels)" if p["labels"] == "coarse" else "")
     return "CIFAR-10 (stand-in for the paper's CIFAR-100)"
 
 
-def scale_note(p: dict[str, Any]) -> str:
-    """A MyST admonition: the data set, the scale of this run and the choices the paper
-    leaves open."""
+def scale_note(p: TeachersParams) -> str:
+    """A MyST admonition: the data set and the scale of this run (what we implement where
+    the paper is silent is the notebook's, with :func:`glued` values)."""
     paper = all(_students_at_source_scale(p, row) for row in CONFIGS.index)
     lines = ["```{admonition} Data set and scale of this chapter",
              ":class: " + ("note" if paper else "warning")]
@@ -341,32 +326,7 @@ def scale_note(p: dict[str, Any]) -> str:
         + ("this run is one." if paper else "this run is not, so it judges the relative "
            "claims (directions, best configurations, sizes) and leaves Table 2's accuracies "
            "to such a run; none is committed for this chapter yet."))
-    lines += [
-        "",
-        "What we implement where the paper is silent: function matching as Beyer et al. "
-        "define it, the KL divergence from the teacher's softened outputs to the student's at "
-        "temperature T (times T²), no labels (in this book's convention `alpha = 0`: `alpha` "
-        "weights the hard-label loss, 1 - alpha the T²-scaled KL; Hinton's λ = 1 - α); random "
-        "crops (padding 4) and flips, then mixup of the batch with a shuffled copy of itself "
-        f"(one weight per batch from Beta({p['mixup']:g}, {p['mixup']:g})); teacher and "
-        "students see the identical mixed image. Adam (torch's defaults) with the row's "
-        f"learning rate decayed along a cosine, batch {p['batch_size']}. Teachers: SGD, "
-        f"Nesterov momentum 0.9, weight decay 5e-4, learning rate {p['teacher_lr']:g} along "
-        "a cosine, crops and flips, on the labels; ranked by their accuracy on the validation "
-        "images. The student's batch norm updates its "
-        f"running statistics with momentum {p['bn_momentum']:g} (torchvision's MobileNetV3: "
-        "0.01, meant for long schedules; after a few epochs such statistics lag so far "
-        "behind the weights that the student evaluates at chance, though it is well above "
-        "chance with the batch's own statistics). The baseline learns the labels "
-        "(cross-entropy) without mixup and stops early on the validation images "
-        f"(watching {'accuracy' if p['stop_monitor'] == 'val_acc' else 'loss'}; keeping "
-        f"{'its best epoch' if p['restore_best'] else 'the epoch it stops at'}). "
-        "Besides Table 2's nine rows, row 10 is Figure 9's run at learning rate 0.01 and "
-        "T = 2, which the text discusses and Table 2 does not list. "
-        "Every student of a seed starts from the same weights; the mixup students of a seed "
-        "train together on the same batches, each teacher computing its outputs once per "
-        "batch. Nothing is chosen on the test images.",
-        "```"]
+    lines.append("```")
     return "\n".join(lines)
 
 
@@ -471,73 +431,37 @@ def _summary(df: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _points(ax: plt.Axes, xs: list[Any], s: pd.DataFrame, color: Any, name: str) -> None:
-    ax.errorbar(range(len(xs)), s["mean"], yerr=[(s["mean"] - s["ci_low"]).fillna(0),
-                                                 (s["ci_high"] - s["mean"]).fillna(0)],
-                fmt="o-", capsize=3, color=color, label=name)
-    ax.set_xticks(range(len(xs)), [str(x) for x in xs])
-
-
 def sweeps_figure(R: Results) -> plt.Figure:
     """The four sweeps of the paper's section 5.3: test accuracy (mean, 95% CI) per
     configuration, with the baseline (dashed) and, for the teachers, their own accuracy."""
     s = _summary(R.students, ["row"], "test_acc").set_index("row")
-    base = s.loc[SCRATCH_ROW]
-    plots.style()
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.8), sharey=True)
-    pal = sns.color_palette("viridis", 3)
+    own = R.teachers.set_index("teacher").loc[list(TEACHERS), "test_acc"]
     panels = [
-        ("teacher (T=5)", list(TEACHER_ROWS), [n.split("_")[0] for n in TEACHERS]),
-        ("temperature", list(SWEEPS["temperature"]), [2, 5, 10]),
-        ("learning rate", None, None),
-        ("mixup (T=10)", list(SWEEPS["mixup"]), ["with", "without"]),
+        plots.PointPanel("teacher (T=5)", [n.split("_")[0] for n in TEACHERS],
+                         [("student", s.loc[list(TEACHER_ROWS)])],
+                         marks=("teacher itself", own.to_numpy())),
+        plots.PointPanel("temperature", ["2", "5", "10"],
+                         [("student", s.loc[list(SWEEPS["temperature"])])]),
+        # three pairs: T = 2 and T = 10 (0.001, 0.01), T = 5 (0.001, 0.003)
+        plots.PointPanel("learning rate", ["0.001", "0.01 (T=2, 10)\n0.003 (T=5)"],
+                         [("T=2 (Fig. 9)", s.loc[[5, FIGURE9_ROW]]), ("T=10", s.loc[[6, 7]]),
+                          ("T=5", s.loc[[4, 8]])]),
+        plots.PointPanel("mixup (T=10)", ["with", "without"],
+                         [("student", s.loc[list(SWEEPS["mixup"])])]),
     ]
-    for ax, (title, rows, xs) in zip(axes, panels, strict=True):
-        if rows is None:  # three pairs: T = 2 and T = 10 (0.001, 0.01), T = 5 (0.001, 0.003)
-            for color, pair, name in ((pal[0], (5, FIGURE9_ROW), "T=2 (Fig. 9)"),
-                                      (pal[1], (6, 7), "T=10"), (pal[2], (4, 8), "T=5")):
-                _points(ax, ["0.001", "higher"], s.loc[list(pair)], color, name)
-            ax.set_xticks([0, 1], ["0.001", "0.01 (T=2, 10)\n0.003 (T=5)"])
-            ax.legend(frameon=False, fontsize=8)
-        else:
-            _points(ax, xs, s.loc[rows], pal[1], "student")
-        if title.startswith("teacher"):
-            own = R.teachers.set_index("teacher").loc[list(TEACHERS), "test_acc"]
-            ax.plot(range(3), own.to_numpy(), "s", color="0.3", label="teacher itself")
-            ax.legend(frameon=False, fontsize=8)
-        ax.axhline(base["mean"], color="0.5", linestyle="--", linewidth=1)
-        if pd.notna(base["ci_low"]):
-            ax.axhspan(base["ci_low"], base["ci_high"], color="0.5", alpha=0.15, linewidth=0)
-        ax.set_title(title)
-    axes[0].set_ylabel("test accuracy")
-    fig.suptitle(f"Sweeps ({data_name(R.params)}); dashed: the baseline trained from scratch",
-                 fontsize=10)
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
+    return plots.point_panels(panels, "test accuracy", reference=s.loc[SCRATCH_ROW],
+                              title=f"Sweeps ({data_name(R.params)}); dashed: the baseline "
+                              "trained from scratch")
 
 
 def curves_figure(R: Results, metric: str = "test_acc") -> plt.Figure:
     """Test accuracy (or loss) against epoch, mean and 95% band over seeds, one panel per
     sweep (the paper's figures 6-11)."""
     s = _summary(R.curves, ["row", "epoch"], metric)
-    plots.style()
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.8), sharey=True)
-    for ax, (title, rows) in zip(axes, SWEEPS.items(), strict=True):
-        pal = sns.color_palette("viridis", len(rows))
-        for color, row in zip(pal, rows, strict=True):
-            g = s[s["row"] == row].sort_values("epoch")
-            ax.plot(g["epoch"], g["mean"], "o-", color=color, label=label(row), markersize=3)
-            ax.fill_between(g["epoch"], g["ci_low"], g["ci_high"], color=color, alpha=0.2,
-                            linewidth=0)
-        ax.set_title(f"{title} sweep")
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.legend(frameon=False, fontsize=7)
-    axes[0].set_ylabel({"test_acc": "test accuracy", "test_loss": "test cross-entropy"}[metric])
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
+    panels = {f"{title} sweep": [(label(row), s[s["row"] == row]) for row in rows]
+              for title, rows in SWEEPS.items()}
+    return plots.curve_panels(panels, {"test_acc": "test accuracy",
+                                       "test_loss": "test cross-entropy"}[metric])
 
 
 # ------------------------------------------------------------------------------ texts
@@ -640,3 +564,8 @@ def discussion(R: Results, tables: dict[str, pd.DataFrame]) -> str:
                  "reading (the reading columns of the claims table).")
     paras.append(text)
     return "\n\n".join(paras)
+
+
+CHAPTER = Chapter("teachers", TeachersParams, run=run, judged=judged, evidence_for=evidence_for,
+                  sources=SOURCES, example="papermill notebooks/teachers.ipynb out.ipynb -p "
+                  "profile quick -p dataset cifar100 -p data_dir DIR")

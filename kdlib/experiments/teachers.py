@@ -39,14 +39,23 @@ Design choices beyond the source, stated in the chapter:
   default 0.1 in the short ones (with 0.01, three epochs leave the running statistics so far
   behind that the evaluated student is at chance: measured 0.098 in evaluation mode against
   0.263 with batch statistics; 0.258 with 0.1).
+
+Units of work (:mod:`kdlib.units`), each keyed by exactly what it receives: one per teacher
+(its name and the ``data``, ``networks`` and ``teacher`` sections); then one per seed and pass
+(:func:`passes`): the distilled passes receive ``data``, ``networks``, ``student``, their rows
+and epochs and the three teachers' entries (:class:`~kdlib.units.Ref`); the baseline's pass
+also ``stopping``. ``schedule`` plans the passes. Every unit cuts its images from the data set
+itself (:func:`_arrays`).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -55,17 +64,17 @@ from torch import nn
 
 from kdlib import data, metrics
 from kdlib.cifar_models import MODELS, TABLE1, madds
-from kdlib.config import Param, ParamError, Schema
-from kdlib.executor import PARAMS as EXECUTOR_PARAMS
-from kdlib.executor import Unit, run_units
+from kdlib.config import MAX_SEED, ParamError, Params, Section, param
 from kdlib.models import n_params
 from kdlib.results import Cache, Checkpoint
 from kdlib.train import Recipe, nhwc_unsafe, predict, train_augmented
+from kdlib.units import Ref, Unit, sweep
 
-__all__ = ["CONFIGS", "SCHEMA", "SOURCE_SCALE", "STUDENT", "SWEEPS", "TABLE2", "TEACHERS",
-           "Results", "best_epochs", "label", "passes", "resolve", "run", "table1"]
+__all__ = ["CONFIGS", "SOURCE_SCALE", "STUDENT", "SWEEPS", "TABLE2", "TEACHERS", "Data",
+           "Networks", "Results", "Schedule", "Stopping", "Student", "Teacher",
+           "TeachersParams", "best_epochs", "label", "passes", "resolve", "run",
+           "student_units", "students_pass", "table1", "teacher_units"]
 
-_MAX_SEED = 2**31 - 1
 TEACHERS = ("ResNet44", "VGG11_bn", "MobileNetV2_x0_75")
 STUDENT = "MobileNet_v3_small"
 
@@ -113,88 +122,132 @@ def label(row: int) -> str:
             + (" (Figure 9, not in Table 2)" if row == FIGURE9_ROW else ""))
 
 
-SCHEMA = Schema("teachers", (
-    Param("dataset", str, "cifar100 (the paper's; official cifar-100-python.tar.gz in "
-          "data_dir) or cifar10 (this book's stand-in).",
-          {"quick": "cifar10", "default": "cifar10", "paper": "cifar100"},
-          choices=("cifar10", "cifar100")),
-    Param("labels", str, "CIFAR-100 labels: fine (100 classes, the paper's) or coarse (20).",
-          {"quick": "fine", "default": "fine", "paper": "fine"}, choices=("fine", "coarse")),
-    Param("data_dir", str, "Directory holding the official files; '' searches the usual places.",
-          {"quick": "", "default": "", "paper": ""}),
-    Param("n_train", int, "Training images: the first n of the official 50,000.",
-          {"quick": 256, "default": 4000, "paper": 45000}, low=100, high=50000),
-    Param("n_val", int, "Validation images (the baseline's early stopping, the teachers' "
-          "ranking, each student's best epoch): the last n of the official training images "
-          "(disjoint from the first n_train).",
-          {"quick": 64, "default": 1000, "paper": 5000}, low=10, high=25000),
-    Param("n_test", int, "Test images: the first n of the official 10,000.",
-          {"quick": 200, "default": 2000, "paper": 10000}, low=100, high=10000),
-    Param("width", float, "Width multiplier of every network (1: the paper's Table 1).",
-          {"quick": 0.25, "default": 0.25, "paper": 1.0}, low=0, high=1, low_open=True),
-    Param("teacher_epochs", int, "Epochs of each teacher (the paper used pretrained ones; "
-          "their recipe: 200).", {"quick": 1, "default": 5, "paper": 200}, low=1, high=1000),
-    Param("teacher_lr", float, "Peak SGD learning rate of the teachers (cosine decay to 0).",
-          {"quick": 0.05, "default": 0.05, "paper": 0.1}, low=0, high=10, low_open=True),
-    Param("teacher_seed", int, "Seed of the teachers (trained once, shared by all seeds).",
-          {"quick": 0, "default": 0, "paper": 0}, low=0, high=_MAX_SEED),
-    Param("epochs", int, "Student epochs (the paper: 300; the baseline stops early).",
-          {"quick": 2, "default": 3, "paper": 300}, low=1, high=10000),
-    Param("teacher_sweep_epochs", int, "Epochs of the teacher sweep's students (rows 2-4; the "
-          "paper: 400).", {"quick": 2, "default": 3, "paper": 400}, low=1, high=10000),
-    Param("patience", int, "Early stopping of the baseline: epochs without a better "
-          "validation value of stop_monitor.", {"quick": 1, "default": 2, "paper": 20}, low=1,
-          high=10000),
-    Param("stop_monitor", str, "What the baseline's early stopping watches on the validation "
-          "images: val_acc (accuracy) or val_loss (cross-entropy, the Keras callback's default).",
-          {"quick": "val_acc", "default": "val_acc", "paper": "val_acc"},
-          choices=("val_acc", "val_loss")),
-    Param("restore_best", bool, "Whether the baseline keeps its best validation epoch's "
-          "weights (else those of the epoch it stopped at, the callbacks' default).",
-          {"quick": True, "default": True, "paper": True}),
-    Param("bn_momentum", float, "Momentum of the student's batch-norm running statistics "
-          "(torchvision's MobileNetV3: 0.01, for long schedules; after a few epochs its running "
-          "statistics lag so far that the student evaluates at chance; PyTorch's default 0.1).",
-          {"quick": 0.1, "default": 0.1, "paper": 0.01}, low=0, high=1, low_open=True),
-    Param("mixup", float, "Concentration of mixup's Beta distribution (1: uniform weight).",
-          {"quick": 1.0, "default": 1.0, "paper": 1.0}, low=0, high=100, low_open=True),
-    Param("batch_size", int, "Mini-batch size (the paper gives none).",
-          {"quick": 128, "default": 128, "paper": 128}, low=2, high=50000),
-    Param("seeds", int, "Independent student runs per row; CIs are over these.",
-          {"quick": 2, "default": 3, "paper": 3}, low=1, high=50),
-    Param("channels_last", bool, "NHWC memory order: faster for the MobileNets, the same "
-          "numbers within float rounding; refused on CPUs where oneDNN corrupts memory in it.",
-          {"quick": False, "default": False, "paper": False}),
-    *EXECUTOR_PARAMS,
-))
+class Data(Section):
+    """The images: the data set and its subsets (each unit cuts them from the data set)."""
+
+    dataset: param(str, "cifar100 (the paper's; official cifar-100-python.tar.gz in data_dir) "
+                   "or cifar10 (this book's stand-in).", "cifar10",
+                   choices=("cifar10", "cifar100"))
+    labels: param(str, "CIFAR-100 labels: fine (100 classes, the paper's) or coarse (20).",
+                  "fine", choices=("fine", "coarse"))
+    n_train: param(int, "Training images: the first n of the official 50,000.", 4000,
+                   low=100, high=50000)
+    n_val: param(int, "Validation images (the baseline's early stopping, the teachers' "
+                 "ranking, each student's best epoch): the last n of the official training "
+                 "images (disjoint from the first n_train).", 1000, low=10, high=25000)
+    n_test: param(int, "Test images: the first n of the official 10,000.", 2000, low=100,
+                  high=10000)
 
 
-def resolve(namespace: dict[str, Any]) -> dict[str, Any]:
+class Networks(Section):
+    """How every network is built and fed: width, batch size, memory order."""
+
+    width: param(float, "Width multiplier of every network (1: the paper's Table 1).", 0.25,
+                 low=0, high=1, low_open=True)
+    batch_size: param(int, "Mini-batch size (the paper gives none).", 128, low=2, high=50000)
+    channels_last: param(bool, "NHWC memory order: faster for the MobileNets, the same numbers "
+                         "within float rounding; refused on CPUs where oneDNN corrupts memory "
+                         "in it.", False)
+
+
+class Teacher(Section):
+    """Each teacher's training on the labels (one unit per teacher)."""
+
+    teacher_epochs: param(int, "Epochs of each teacher (the paper used pretrained ones; their "
+                          "recipe: 200).", 5, low=1, high=1000)
+    teacher_lr: param(float, "Peak SGD learning rate of the teachers (cosine decay to 0).",
+                      0.05, low=0, high=10, low_open=True)
+    teacher_seed: param(int, "Seed of the teachers (trained once, shared by all seeds).", 0,
+                        low=0, high=MAX_SEED)
+
+
+class Schedule(Section):
+    """How long the students train, over how many seeds (each pass gets its epochs, seed)."""
+
+    epochs: param(int, "Student epochs (the paper: 300; the baseline stops early).", 3,
+                  low=1, high=10000)
+    teacher_sweep_epochs: param(int, "Epochs of the teacher sweep's students (rows 2-4; the "
+                                "paper: 400).", 3, low=1, high=10000)
+    seeds: param(int, "Independent student runs per row; CIs are over these.", 3, low=1,
+                 high=50)
+
+
+class Student(Section):
+    """The student network and its augmentation (every pass of students)."""
+
+    bn_momentum: param(float, "Momentum of the student's batch-norm running statistics "
+                       "(torchvision's MobileNetV3: 0.01, for long schedules; after a few "
+                       "epochs its running statistics lag so far that the student evaluates "
+                       "at chance; PyTorch's default 0.1).", 0.1, low=0, high=1, low_open=True)
+    mixup: param(float, "Concentration of mixup's Beta distribution (1: uniform weight).",
+                 1.0, low=0, high=100, low_open=True)
+
+
+class Stopping(Section):
+    """The scratch baseline's early stopping (its pass alone)."""
+
+    patience: param(int, "Early stopping of the baseline: epochs without a better validation "
+                    "value of stop_monitor.", 2, low=1, high=10000)
+    stop_monitor: param(str, "What the baseline's early stopping watches on the validation "
+                        "images: val_acc (accuracy) or val_loss (cross-entropy, the Keras "
+                        "callback's default).", "val_acc", choices=("val_acc", "val_loss"))
+    restore_best: param(bool, "Whether the baseline keeps its best validation epoch's weights "
+                        "(else those of the epoch it stopped at, the callbacks' default).",
+                        True)
+
+
+class TeachersParams(Params):
+    """The teacher-architecture chapter's parameters."""
+
+    chapter: ClassVar[str] = "teachers"
+    profiles: ClassVar[dict[str, dict[str, Any]]] = {
+        "quick": {"n_train": 256, "n_val": 64, "n_test": 200, "teacher_epochs": 1,
+                  "epochs": 2, "teacher_sweep_epochs": 2, "seeds": 2, "patience": 1},
+        "paper": {"dataset": "cifar100", "n_train": 45000, "n_val": 5000, "n_test": 10000,
+                  "width": 1.0, "teacher_epochs": 200, "teacher_lr": 0.1, "epochs": 300,
+                  "teacher_sweep_epochs": 400, "bn_momentum": 0.01, "patience": 20},
+    }
+    data: Data = Data()
+    networks: Networks = Networks()
+    teacher: Teacher = Teacher()
+    schedule: Schedule = Schedule()
+    student: Student = Student()
+    stopping: Stopping = Stopping()
+
+    def checked(self) -> TeachersParams:
+        d = self.data
+        if d.n_train + d.n_val > 50000:
+            raise ParamError(f"n_train + n_val must be at most 50000 (the validation images "
+                             f"are the last n_val training images); got {d.n_train} + "
+                             f"{d.n_val}")
+        if self.networks.channels_last and (unsafe := nhwc_unsafe(
+                [MODELS[name](classes=10, width=self.networks.width) for name in MODELS])):
+            raise ParamError(f"channels_last=True is refused on this CPU: {unsafe}")
+        return self
+
+
+def resolve(namespace: Mapping[str, Any]) -> TeachersParams:
     """Validated parameters from a notebook's globals (``profile`` + one name per parameter)."""
-    p = SCHEMA.from_namespace(namespace)
-    if p["n_train"] + p["n_val"] > 50000:
-        raise ParamError(f"n_train + n_val must be at most 50000 (the validation images are "
-                         f"the last n_val training images); got {p['n_train']} + {p['n_val']}")
-    if p["channels_last"] and (unsafe := nhwc_unsafe(
-            [MODELS[name](classes=10, width=p["width"]) for name in MODELS])):
-        raise ParamError(f"channels_last=True is refused on this CPU: {unsafe}")
-    return p
+    return TeachersParams.from_namespace(namespace)
 
 
-def passes(p: dict[str, Any]) -> list[tuple[str, tuple[int, ...], int]]:
+def passes(p: TeachersParams) -> list[tuple[str, tuple[int, ...], int]]:
     """The training passes of one seed: (name, rows of :data:`CONFIGS`, epochs). Rows that
     share mixup and epochs train together on the same batches."""
+    s = p.schedule
     groups: dict[tuple[bool, int], list[int]] = {}
     for row in CONFIGS.index[CONFIGS["teacher"].notna()]:
-        epochs = p["teacher_sweep_epochs"] if row in TEACHER_ROWS else p["epochs"]
+        epochs = s.teacher_sweep_epochs if row in TEACHER_ROWS else s.epochs
         groups.setdefault((bool(CONFIGS.loc[row, "mixup"]), epochs), []).append(int(row))
     out = [(("mixup" if mix else "no mixup") + f", {e} epochs", tuple(rows), e)
            for (mix, e), rows in groups.items()]
-    return [*out, ("scratch", (SCRATCH_ROW,), p["epochs"])]
+    return [*out, ("scratch", (SCRATCH_ROW,), s.epochs)]
 
 
 @dataclass
-class _Data:
+class _Arrays:
+    """The subsets a unit trains and evaluates on, cut from the data set (float NCHW)."""
+
     x: torch.Tensor
     y: torch.Tensor
     x_val: torch.Tensor
@@ -204,33 +257,37 @@ class _Data:
     classes: int
 
 
-def _load(p: dict[str, Any]) -> tuple[_Data, data.Dataset]:
-    ds = data.load(p["dataset"], p["data_dir"] or None, label=p["labels"])
+def _arrays(ds: data.Dataset, d: Data) -> _Arrays:
+    """The first ``n_train`` training images, the last ``n_val`` and the first ``n_test``
+    test images of ``ds``."""
 
     def t(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(data.to_float(a) if a.ndim == 4 else a)
 
-    n, v, m = p["n_train"], p["n_val"], p["n_test"]
-    return _Data(t(ds.x_train[:n]), t(ds.y_train[:n]), t(ds.x_train[-v:]), t(ds.y_train[-v:]),
-                 t(ds.x_test[:m]), t(ds.y_test[:m]), len(ds.classes)), ds
+    n, v, m = d.n_train, d.n_val, d.n_test
+    return _Arrays(t(ds.x_train[:n]), t(ds.y_train[:n]), t(ds.x_train[-v:]),
+                   t(ds.y_train[-v:]), t(ds.x_test[:m]), t(ds.y_test[:m]), len(ds.classes))
 
 
-def _net(name: str, p: dict[str, Any], classes: int) -> nn.Module:
-    if name == STUDENT:
-        return MODELS[name](classes=classes, width=p["width"], bn_momentum=p["bn_momentum"])
-    return MODELS[name](classes=classes, width=p["width"])
+def _net(name: str, networks: Networks, classes: int,
+         student: Student | None = None) -> nn.Module:
+    if name == STUDENT and student is not None:
+        return MODELS[name](classes=classes, width=networks.width,
+                            bn_momentum=student.bn_momentum)
+    return MODELS[name](classes=classes, width=networks.width)
 
 
-def _teacher_unit(p: dict[str, Any], name: str, d: _Data,
-                  checkpoint: Checkpoint) -> dict[str, Any]:
+def _teacher_unit(name: str, data: Data, networks: Networks, teacher: Teacher,
+                  ds: data.Dataset, checkpoint: Checkpoint) -> dict[str, Any]:
     """One teacher, trained on the labels (a checkpoint after every epoch)."""
-    torch.manual_seed(p["teacher_seed"])
-    model = _net(name, p, d.classes)
-    recipe = Recipe(alpha=1.0, lr=p["teacher_lr"])
-    seconds = train_augmented({name: model}, {name: recipe}, d.x, d.y, p["teacher_epochs"],
-                              p["batch_size"], p["teacher_seed"], desc=f"teacher {name}",
-                              state=checkpoint.load(), on_epoch=checkpoint.save,
-                              channels_last=p["channels_last"])
+    d = _arrays(ds, data)
+    torch.manual_seed(teacher.teacher_seed)
+    model = _net(name, networks, d.classes)
+    recipe = Recipe(alpha=1.0, lr=teacher.teacher_lr)
+    seconds = train_augmented({name: model}, {name: recipe}, d.x, d.y, teacher.teacher_epochs,
+                              networks.batch_size, teacher.teacher_seed,
+                              desc=f"teacher {name}", state=checkpoint.load(),
+                              on_epoch=checkpoint.save, channels_last=networks.channels_last)
     logits = predict(model, d.x_test)
     val_acc = metrics.accuracy(predict(model, d.x_val), d.y_val)
     model = model.to(memory_format=torch.contiguous_format)
@@ -256,17 +313,43 @@ def best_epochs(curves: pd.DataFrame, monitor: str = "val_acc") -> pd.DataFrame:
     return c.loc[score.groupby([c[k] for k in keys]).idxmax()].reset_index(drop=True)
 
 
-def _students_unit(p: dict[str, Any], seed: int, rows: tuple[int, ...], epochs: int, d: _Data,
-                   teachers: dict[str, dict[str, Any]], checkpoint: Checkpoint
-                   ) -> dict[str, Any]:
+def _distilled_unit(seed: int, rows: tuple[int, ...], epochs: int, data: Data,
+                    networks: Networks, student: Student, resnet44: dict[str, Any],
+                    vgg11_bn: dict[str, Any], mobilenetv2_x0_75: dict[str, Any],
+                    ds: data.Dataset, checkpoint: Checkpoint) -> dict[str, Any]:
+    """One seed's distilled students of one pass (the rows with the same mixup and epochs),
+    trained together on the same batches."""
+    teachers = dict(zip(TEACHERS, (resnet44, vgg11_bn, mobilenetv2_x0_75), strict=True))
+    return students_pass(seed, tuple(rows), epochs, _arrays(ds, data), networks, student,
+                         None, teachers, checkpoint)
+
+
+def _scratch_unit(seed: int, epochs: int, data: Data, networks: Networks, student: Student,
+                  stopping: Stopping, resnet44: dict[str, Any], vgg11_bn: dict[str, Any],
+                  mobilenetv2_x0_75: dict[str, Any], ds: data.Dataset,
+                  checkpoint: Checkpoint) -> dict[str, Any]:
+    """One seed's baseline, trained on the labels, stopping early on the validation images
+    (the teachers only measure how much it agrees with each)."""
+    teachers = dict(zip(TEACHERS, (resnet44, vgg11_bn, mobilenetv2_x0_75), strict=True))
+    return students_pass(seed, (SCRATCH_ROW,), epochs, _arrays(ds, data), networks, student,
+                         stopping, teachers, checkpoint)
+
+
+def students_pass(seed: int, rows: tuple[int, ...], epochs: int, d: _Arrays,
+                  networks: Networks, student: Student, stopping: Stopping | None,
+                  teachers: dict[str, dict[str, Any]], checkpoint: Checkpoint
+                  ) -> dict[str, Any]:
     """One seed's students of one pass, trained together; validation and test metrics after
-    every epoch. The baseline (the scratch row, in a pass of its own) stops early on the
-    validation images."""
+    every epoch. The baseline (the scratch row, in a pass of its own, given ``stopping``)
+    stops early on the validation images."""
+    scratch = rows == (SCRATCH_ROW,)
+    if scratch != (stopping is not None):
+        raise ValueError("the scratch row trains alone, with its early stopping")
     models, recipes, needed = {}, {}, {}
     for row in rows:
         r = CONFIGS.loc[row]
         torch.manual_seed(seed)  # every row of a seed starts from the same weights
-        models[str(row)] = _net(STUDENT, p, d.classes)
+        models[str(row)] = _net(STUDENT, networks, d.classes, student)
         if pd.isna(r["teacher"]):
             recipes[str(row)] = Recipe(alpha=1.0, lr=float(r["lr"]), optimizer="adam")
         else:
@@ -274,15 +357,13 @@ def _students_unit(p: dict[str, Any], seed: int, rows: tuple[int, ...], epochs: 
                                        lr=float(r["lr"]), optimizer="adam",
                                        teacher=r["teacher"])
             if r["teacher"] not in needed:
-                net = _net(r["teacher"], p, d.classes)
+                net = _net(r["teacher"], networks, d.classes)
                 net.load_state_dict(teachers[r["teacher"]]["weights"])
                 needed[r["teacher"]] = net
     mix = bool(CONFIGS.loc[rows[0], "mixup"])
     state = checkpoint.load()
     curve: list[list[float]] = [] if state is None else state["curve"].tolist()
     best: dict[str, Any] = {} if state is None else state["best"]
-    scratch = rows == (SCRATCH_ROW,)
-    monitor = p["stop_monitor"]
 
     def after_epoch(epoch: int) -> bool:
         stop = False
@@ -297,27 +378,29 @@ def _students_unit(p: dict[str, Any], seed: int, rows: tuple[int, ...], epochs: 
             curve.append([epoch, row, metrics.accuracy(logits, d.y_test),
                           metrics.cross_entropy(logits, d.y_test), agree, point["val_acc"],
                           point["val_loss"]])
-            if scratch:  # early stopping on the validation images, never the test images
+            if stopping is not None:  # early stopping on the validation images, never test
+                monitor = stopping.stop_monitor
                 better = (not best or (point[monitor] > best["value"] if monitor == "val_acc"
                                        else point[monitor] < best["value"]))
                 if better:
                     best.update(value=point[monitor], epoch=epoch,
                                 weights=copy.deepcopy(model.state_dict()))
-                stop = epoch - best["epoch"] >= p["patience"]
+                stop = epoch - best["epoch"] >= stopping.patience
         return stop
 
     def save(st: dict[str, Any]) -> None:
         checkpoint.save({**st, "curve": torch.tensor(curve, dtype=torch.float64),
                          "best": best})
 
-    seconds = train_augmented(models, recipes, d.x, d.y, epochs, p["batch_size"], seed,
+    seconds = train_augmented(models, recipes, d.x, d.y, epochs, networks.batch_size, seed,
                               teacher=needed or None,
-                              mixup_concentration=p["mixup"] if mix else 0.0,
+                              mixup_concentration=student.mixup if mix else 0.0,
                               desc=f"students {list(rows)}, seed {seed}", state=state,
                               on_epoch=save, after_epoch=after_epoch,
-                              channels_last=p["channels_last"])
+                              channels_last=networks.channels_last)
     last = int(max(c[0] for c in curve))
-    if scratch and p["restore_best"]:
+    restored = stopping is not None and stopping.restore_best
+    if restored:
         models[str(SCRATCH_ROW)].load_state_dict(best["weights"])
     out = []
     for row in rows:
@@ -327,7 +410,7 @@ def _students_unit(p: dict[str, Any], seed: int, rows: tuple[int, ...], epochs: 
         entry = {"seed": seed, "row": row, "test_acc": metrics.accuracy(logits, d.y_test),
                  "test_loss": metrics.cross_entropy(logits, d.y_test),
                  "epochs_run": last,
-                 "epoch_kept": best["epoch"] if scratch and p["restore_best"] else last,
+                 "epoch_kept": best["epoch"] if restored else last,
                  "own_seconds": own,
                  "teacher_seconds": seconds[r.teacher] if r.teacher in needed else 0.0}
         for name in TEACHERS:  # agreement with every teacher (top-1), KL to each
@@ -355,22 +438,14 @@ def table1(classes: int = 100, width: float = 1.0) -> pd.DataFrame:
 class Results:
     """Tidy tables of one run (the chapter module turns them into the claims' evidence)."""
 
-    params: dict[str, Any]
+    params: TeachersParams
     teachers: pd.DataFrame  # one row per teacher: test and validation accuracy, time, size
     students: pd.DataFrame  # one row per (seed, row of CONFIGS): the weights kept
     curves: pd.DataFrame  # one row per (seed, row, epoch): test and validation metrics
     sizes: pd.DataFrame  # table1() at the paper's scale (width 1, 100 classes)
     data_digest: str
     seconds: float
-
-    @property
-    def compute_seconds(self) -> float:
-        """Training time of the teachers and of every pass (students and teachers' outputs)."""
-        s = self.students
-        teacher_outputs = s.groupby(["seed", "pass"])["teacher_seconds"].agg(
-            lambda v: v.drop_duplicates().sum()).sum()
-        return float(self.teachers["train_seconds"].sum() + s["own_seconds"].sum()
-                     + teacher_outputs)
+    compute_seconds: float  # what computing every entry took, cached or not
 
     def by_seed(self, row: int, metric: str) -> np.ndarray | None:
         """One value of ``metric`` per seed for a row of :data:`CONFIGS`."""
@@ -385,44 +460,54 @@ class Results:
         return {name: i + 1 for i, name in enumerate(order)}
 
 
-def run(p: dict[str, Any], cache: Cache | None = None) -> Results:
-    """Run (or load from the cache) the chapter's experiments for resolved parameters ``p``.
+def teacher_units(p: TeachersParams, ds: data.Dataset) -> list[Unit]:
+    """One unit per teacher, keyed by its name, the data, the networks and its recipe."""
+    return [Unit(f"teacher {name}", _teacher_unit,
+                 {"name": name, "data": p.data, "networks": p.networks, "teacher": p.teacher},
+                 data={"ds": ds}, numerics=p.numerics, resumable=True) for name in TEACHERS]
 
-    Each unit is keyed by what it reads: the teachers by the data and their own recipe; the
-    distilled students' passes also by the students' recipe; only the baseline's pass by its
-    early stopping (``patience``, ``stop_monitor``, ``restore_best``), so a reading that
-    changes the early stopping re-trains the baseline alone."""
+
+def student_units(p: TeachersParams, ds: data.Dataset, refs: Sequence[Ref]) -> list[Unit]:
+    """One unit per (seed, pass): the distilled passes, keyed by their rows, epochs, the
+    students' section and the teachers' entries; the baseline's pass also by its early
+    stopping (so a reading that changes it re-trains the baseline alone)."""
+    teachers = {name.lower(): ref for name, ref in zip(TEACHERS, refs, strict=True)}
+    shared = {"data": p.data, "networks": p.networks, "student": p.student, **teachers}
+    units = []
+    for seed in range(p.schedule.seeds):
+        for name, rows, epochs in passes(p):
+            if rows == (SCRATCH_ROW,):
+                units.append(Unit(f"students {name}", _scratch_unit,
+                                  {"seed": seed, "epochs": epochs, **shared,
+                                   "stopping": p.stopping},
+                                  data={"ds": ds}, numerics=p.numerics, resumable=True))
+            else:
+                units.append(Unit(f"students {name}", _distilled_unit,
+                                  {"seed": seed, "rows": rows, "epochs": epochs, **shared},
+                                  data={"ds": ds}, numerics=p.numerics, resumable=True))
+    return units
+
+
+def run(p: TeachersParams, cache: Cache | None = None) -> Results:
+    """Run (or load from the cache) the chapter's experiments for resolved parameters ``p``:
+    the three teachers, then one unit per seed and pass (:func:`student_units`)."""
     start = time.perf_counter()
     cache = cache or Cache()
-    d, ds = _load(p)
-    base = {k: p[k] for k in ("dataset", "labels", "n_train", "n_val", "n_test", "width",
-                              "batch_size", "channels_last")}
-    tp = {**base, **{k: p[k] for k in ("teacher_epochs", "teacher_lr", "teacher_seed")}}
-    executor_args = {"executor": p["executor"], "ray_address": p["ray_address"]}
-    teachers = dict(zip(TEACHERS, run_units(cache, "teachers", ds.digest, [Unit(
-        f"teacher {name}", {**tp, "teacher": name},
-        lambda checkpoint, name=name: _teacher_unit(p, name, d, checkpoint), resumable=True)
-        for name in TEACHERS], **executor_args, desc="teachers"), strict=True))
-    sp = {**tp, **{k: p[k] for k in ("mixup", "bn_momentum")}}
-    stopping = {k: p[k] for k in ("patience", "stop_monitor", "restore_best")}
-    todo = [(seed, name, rows, epochs) for seed in range(p["seeds"])
-            for name, rows, epochs in passes(p)]
-    units = run_units(cache, "teachers", ds.digest, [Unit(
-        f"students {name}", {**sp, **(stopping if rows == (SCRATCH_ROW,) else {}),
-                             "rows": list(rows), "epochs": epochs, "seed": seed},
-        lambda checkpoint, seed=seed, rows=rows, epochs=epochs: _students_unit(
-            p, seed, rows, epochs, d, teachers, checkpoint), resumable=True)
-        for seed, name, rows, epochs in todo], **executor_args, desc="teachers' students")
+    ds = data.load(p.data.dataset, p.run.data_dir or None, label=p.data.labels)
+    done = sweep(cache, "teachers", teacher_units(p, ds),
+                 functools.partial(student_units, p, ds), p.run, desc="teachers")
+    todo = [(seed, name) for seed in range(p.schedule.seeds) for name, _, _ in passes(p)]
     tables, curves = [], []
-    for (seed, name, _, _), unit in zip(todo, units, strict=True):
+    for (seed, name), unit in zip(todo, done.units, strict=True):
         tables.append(unit["students"].assign(**{"pass": name}))
         curves.append(unit["curve"].assign(seed=seed))
-    teacher_table = pd.concat([t["teacher"] for t in teachers.values()], ignore_index=True)
-    small = table1(d.classes, p["width"]).set_index("model")
+    teacher_table = pd.concat([t["teacher"] for t in done.teachers], ignore_index=True)
+    small = table1(len(ds.classes), p.networks.width).set_index("model")
     teacher_table["params_m"] = teacher_table["teacher"].map(small["params_m"])
     teacher_table["madds_m"] = teacher_table["teacher"].map(small["madds_m"])
     students = pd.concat(tables, ignore_index=True).sort_values(["seed", "row"],
                                                                 ignore_index=True)
     curve = pd.concat(curves, ignore_index=True)
     return Results(params=p, teachers=teacher_table, students=students, curves=curve,
-                   sizes=table1(), data_digest=ds.digest, seconds=time.perf_counter() - start)
+                   sizes=table1(), data_digest=ds.digest, seconds=time.perf_counter() - start,
+                   compute_seconds=done.compute_seconds)
