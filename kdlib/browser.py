@@ -2,9 +2,10 @@
 
 Every page is served from 127.0.0.1 and opened; a problem is reported when an image does not
 load, a rendered equation is missing, an internal link is broken, the console shows an error
-(or a request fails), a chapter page has no table or no figure, or a table runs past the right
-edge of the content column (a wide table must scroll inside a box of its own, as the theme's
-``pst-scrollable-table-container`` does).
+(or a request fails), a chapter page has no table or no figure, a figure has no caption (a
+notebook's figure cell gives its output one through myst-nb's ``mystnb.figure.caption`` cell
+metadata), or a table runs past the right edge of the content column (a wide table must
+scroll inside a box of its own, as the theme's ``pst-scrollable-table-container`` does).
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ _PAGE_FACTS = r"""() => ({
   broken: Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0))
             .map(i => i.getAttribute('src')),
   images: document.images.length,
+  uncaptioned: Array.from(document.querySelectorAll('article.bd-article img, main img'))
+    .filter(i => i.closest('.cell_output') && !(i.closest('figure') &&
+                 i.closest('figure').querySelector('figcaption')))
+    .map(i => i.getAttribute('src')),
   tables: document.querySelectorAll('table').length,
   math: document.querySelectorAll('.math').length,
   rendered: document.querySelectorAll('.math mjx-container').length,
@@ -107,6 +112,8 @@ def check(site: Path, pages: list[str], content: set[str] = frozenset()) -> list
                                 f"{facts['math']} equations not rendered")
             if page_path in content and (not facts["tables"] or not facts["images"]):
                 problems.append(f"{page_path}: a chapter page without a table or a figure")
+            problems += [f"{page_path}: a figure without a caption ({src})"
+                         for src in dict.fromkeys(facts["uncaptioned"])]
             problems += [f"{page_path}: a table wider than the content column ({head} ...)"
                          for head in facts["wide"]]
             problems += [f"{page_path}: console: {text}" for text in seen]

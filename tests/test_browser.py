@@ -10,14 +10,15 @@ HEAD = '<head><link rel="icon" href="data:,"></head>'  # a sound page names its 
 GOOD = f"""<html>{HEAD}<body><h1>Good</h1><img src="dot.png">
 <table><tr><td>1</td></tr></table>
 <a href="other.html#part">other</a><a href="#top">top</a>
-<main style="width: 400px"><div style="overflow-x: auto">
+<main style="width: 400px"><div class="cell_output"><figure><img src="dot.png">
+<figcaption>A captioned figure.</figcaption></figure></div><div style="overflow-x: auto">
 <table><tr><td style="min-width: 900px">wide, in a scrolling box</td></tr></table></div></main>
 </body></html>"""
 OTHER = f"<html>{HEAD}<body><p id='part'>no table, no figure</p></body></html>"
 BROKEN = """<html><body><img src="missing.png"><table><tr><td>1</td></tr></table>
 <span class="math">x^2</span><a href="nowhere.html">gone</a>
 <script>undefinedFunction();</script>
-<main style="width: 400px">
+<main style="width: 400px"><div class="cell_output"><img src="dot.png"></div>
 <table><tr><td style="min-width: 900px">wide alone</td></tr></table></main>
 </body></html>"""
 
@@ -42,4 +43,5 @@ def test_a_broken_page_fails_for_each_reason(tmp_path):
     assert "broken.html: console:" in text and "undefinedFunction" in text
     assert "other.html: a chapter page without a table or a figure" in text
     assert "broken.html: a table wider than the content column (wide alone ...)" in text
+    assert "broken.html: a figure without a caption (dot.png)" in text
     assert browser.check(_site(tmp_path), ["absent.html"]) == ["absent.html: not found"]
