@@ -26,6 +26,7 @@ from typing import TextIO
 
 import nbformat
 import papermill
+import yaml
 
 from kdlib.config import PROFILES
 
@@ -36,20 +37,25 @@ class ChapterError(RuntimeError):
     """A chapter's notebook raised while papermill executed it."""
 
 
-def chapters() -> list[str]:
-    """The chapters' names, in the book's order (:func:`kdlib.chapters.registry`)."""
-    from kdlib.chapters import names
-
-    return names()
+def chapters(root: Path = ROOT) -> list[str]:
+    """The notebooks a book build executes, in order: the ``_toc.yml`` entries with a source
+    notebook in ``notebooks/``. For kd-report these are the registry's chapters
+    (:func:`kdlib.chapters.names`; a test checks that the two agree): Jupyter Book needs the
+    table of contents, and ``--root`` may name another book."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    names = [Path(entry["file"]).name for entry in toc.get("chapters", [])]
+    return [n for n in names if (root / "notebooks" / f"{n}.ipynb").exists()]
 
 
 def plan(name: str, profile: str) -> str:
     """What a chapter will compute at ``profile``: its units, how many the cache holds, and an
     estimate of the time the others take (:func:`kdlib.units.estimate`)."""
-    from kdlib.chapters import get
+    from kdlib.chapters import get, names
     from kdlib.results import Cache
     from kdlib.units import Estimate, estimate
 
+    if name not in names():
+        return "not a registered chapter"
     chapter = get(name)
     if chapter.plan is None:
         return "nothing to train"
@@ -218,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote the parameters cell of notebooks/{name}.ipynb")
         return 0
     kept = "; the book in _build/ was not changed"
-    for name in args.only or chapters():
+    for name in args.only or chapters(root):
         print(f"executing notebooks/{name}.ipynb (profile {args.profile}): "
               f"{plan(name, args.profile)}", flush=True)
         try:

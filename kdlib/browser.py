@@ -33,7 +33,7 @@ def book_pages(root: Path) -> tuple[list[str], set[str]]:
     toc = yaml.safe_load((root / "_toc.yml").read_text())
     files = [toc["root"], *(entry["file"] for entry in toc.get("chapters", []))]
     pages = [f"{f}.html" for f in files]
-    content = {f"book/{name}.html" for name in chapters() if name != "scorecard"}
+    content = {f"book/{name}.html" for name in chapters(root) if name != "scorecard"}
     return pages, content
 
 
