@@ -147,6 +147,11 @@ def test_quick_book_builds_with_figures_and_tables(quick_book):
     assert len(claims_tables) >= 5, claims_tables  # every chapter's claims, and the scorecard
     # a long table breaks across pages in wrapped columns that fit the line, not Sphinx's
     # default unwrapped `l` columns, which run off the page
+    # every figure keeps its caption in the PDF: no graphic outside a captioned figure
+    figures = re.findall(r"\\begin\{figure\}.*?\\end\{figure\}", tex, flags=re.S)
+    graphics = len(re.findall(r"\\sphinxincludegraphics", tex))
+    assert figures and all("\\caption{" in f for f in figures), "a figure without a caption"
+    assert sum(f.count("\\sphinxincludegraphics") for f in figures) == graphics
     specs = re.findall(r"\\begin\{longtable\}(\{.*\})\n", tex)
     column = r">\{\\raggedright\\arraybackslash\}\\X\{\d+\}\{\d+\}"
     assert specs and all(re.fullmatch(rf"\{{({column})+\}}", spec) for spec in specs), specs
