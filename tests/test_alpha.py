@@ -129,7 +129,7 @@ def test_claims_tables_judge_each_reading_and_count_tests(first_run):
     tables = chapter.claims_tables(r.params, r, None, Cache(root))
     d = tables["default"]
     assert [c for c in d.columns if c.startswith("verdict: ")] == [
-        f"verdict: {n}" for n in chapter.READINGS]
+        f"verdict: {n}" for n in alpha.READINGS]
     assert d["robust"].dtype == bool and tables["primary"] is d  # no committed paper run
     card = claims.scorecard(d)
     # 000 and 001 quote one teacher accuracy and the alpha = 1 student at 100 epochs: the
