@@ -129,7 +129,7 @@ def test_claims_tables_judge_each_reading_and_count_tests(first_run):
     tables = chapter.claims_tables(r.params, r, None, Cache(root))
     d = tables["default"]
     assert [c for c in d.columns if c.startswith("verdict: ")] == [
-        f"verdict: {n}" for n in chapter.READINGS]
+        f"verdict: {n}" for n in alpha.READINGS]
     assert d["robust"].dtype == bool and tables["primary"] is d  # no committed paper run
     card = claims.scorecard(d)
     # 000 and 001 quote one teacher accuracy and the alpha = 1 student at 100 epochs: the
@@ -340,3 +340,37 @@ def test_the_notebook_words_every_reading():
     nb = json.loads((Path(__file__).parents[1] / "notebooks" / "alpha.ipynb").read_text())
     text = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
     assert all(f"- **{name}**:" in text for name in alpha.READINGS)
+
+
+def test_the_plan_is_every_unit_the_notebook_computes(tmp_path):
+    """After the notebook's runs (main run, readings, directions, both frameworks) into a
+    fresh cache, the plan's keys are exactly the cache's, and the estimate finds all held."""
+    from kdlib.units import estimate
+
+    p = alpha.resolve({**TINY, "seeds": 1})
+    cache = Cache(tmp_path)
+    chapter.claims_tables(p, alpha.run(p, cache), None, cache)
+    alpha.directions(p, cache)
+    alpha.compare_frameworks(p, cache)
+    planned = chapter.CHAPTER.plan(p)
+    assert {e for e, _ in planned} == {"alpha"}
+    keys = [cache.key("alpha", u.name, u.params, u.digest) for _, u in planned]
+    assert len(keys) == len(set(keys))  # each unit once
+    assert set(keys) == set(cache.entries("alpha"))
+    assert all(u.size > 0 for _, u in planned)
+    found = estimate(cache, "alpha", [u for _, u in planned])
+    assert found.held == found.units == len(keys)
+    assert str(found).endswith(", 0 to compute")
+
+
+def test_unit_sizes_count_image_passes():
+    """A seed's size scales with its students x images x epochs; a Keras unit costs more."""
+    p = alpha.resolve(TINY)
+    from kdlib.data import Dataset
+
+    ds = Dataset("mnist", *[None] * 4, classes=(), digest="d", source="")
+    _, seeds = alpha.units_of(p, ds)
+    _, longer = alpha.units_of(p.replace(epochs=4), ds)
+    assert 1.5 < longer[0].size / seeds[0].size < 2
+    _, keras = alpha.units_of(p.replace(framework="keras"), ds)
+    assert keras[0].size == alpha.KERAS_COST * seeds[0].size

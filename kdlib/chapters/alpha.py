@@ -17,7 +17,6 @@ from kdlib.chapters import Chapter
 from kdlib.evidence import Evidence, Registry
 from kdlib.experiments.alpha import (
     DIRECTIONS,
-    READINGS,
     SOURCE_SCALE,
     VALIDATION,
     AlphaParams,
@@ -26,6 +25,8 @@ from kdlib.experiments.alpha import (
     direction_params,
     paper_params,
     paper_run,
+    plan,
+    reading_names,
     reading_params,
     run,
 )
@@ -159,7 +160,7 @@ def claims_tables(p: AlphaParams, r: Results, committed: Results | None,
     found = [c for s in SOURCES for c in claims.load(s)]
     ev = evidence(r)
     readings = {name: evidence(run(reading_params(p, name), cache), name=f"reading '{name}'")
-                for name in READINGS} if p["profile"] != "paper" else {}
+                for name in reading_names(p)}
     out = {"default": claims.evaluate(found, ev, readings=readings)}
     if committed is not None and p["profile"] != "paper":
         paper_ev = evidence(committed, run_name(committed, committed=True))
@@ -377,5 +378,5 @@ def scale_note(p: AlphaParams) -> str:
 
 CHAPTER = Chapter(
     name="alpha", params=AlphaParams, run=run, judged=judged, evidence_for=evidence_for,
-    sources=SOURCES,
+    sources=SOURCES, plan=plan,
     example="papermill notebooks/alpha.ipynb out.ipynb -p profile quick -p temperature 5")

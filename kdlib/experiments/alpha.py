@@ -20,6 +20,7 @@ Units of work and the sections they receive (their keys):
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,24 +32,24 @@ import torch
 
 from kdlib import data as datasets
 from kdlib import metrics, units
+from kdlib.backend import BACKENDS
 from kdlib.config import MAX_SEED, ParamError, Params, Section, param
 from kdlib.metrics import summarize
 from kdlib.models import (
-    StackedHaoCNN,
     hao_student,
     hao_teacher,
     keras_hao_student,
     keras_hao_teacher,
 )
 from kdlib.results import PUBLISHED, Cache, Checkpoint, Entry
-from kdlib.train import distil_stack, predict, train_supervised
 from kdlib.units import Ref, Unit
 
 __all__ = ["DIRECTIONS", "DIRECTION_ALPHAS", "PAPER_DIRECTIONS", "READINGS", "SOURCE_SCALE",
            "VALIDATION", "AlphaParams", "Data", "Noise", "Results", "Students", "Sweep",
            "Teacher", "Training", "check_data", "compare_frameworks", "comparison_params",
-           "direction_params", "directions", "paper_params", "paper_run", "reading_params",
-           "resolve", "run", "students_unit", "teacher_unit", "units_of"]
+           "direction_params", "directions", "notebook_params", "paper_params", "paper_run", "plan",
+           "reading_names", "reading_params", "resolve", "run", "students_unit", "teacher_unit",
+           "units_of"]
 
 _ALPHAS = [round(0.1 * i, 1) for i in range(11)]
 VALIDATION = 5000  # the last images of the official training set: the teacher's validation
@@ -255,55 +256,33 @@ def teacher_unit(data: Data, noise: Noise | None, teacher: Teacher, training: Tr
         if images.y_noisy is None:
             raise ValueError("a teacher of the noisy subset needs its noise section")
         xt, yt = _tensors(images.x), torch.from_numpy(images.y_noisy)
-    x_val, y_val = ds.x_train[-VALIDATION:], ds.y_train[-VALIDATION:]
+    x_val, y_val = _tensors(ds.x_train[-VALIDATION:]), torch.from_numpy(ds.y_train[-VALIDATION:])
     x_test = _tensors(ds.x_test[:data.n_test])
     val_acc: list[float] = []
-    epochs, batch, lr = teacher.teacher_epochs, training.batch_size, training.learning_rate
-    if training.framework == "keras":
-        from kdlib import distiller
+    b = BACKENDS[training.framework]
 
-        def record(m) -> bool:  # validation accuracy per epoch; never a reason to stop
-            val_acc.append(metrics.accuracy(torch.from_numpy(distiller.predict(
-                m, _tensors(x_val).numpy())), torch.from_numpy(y_val)))
-            return False
+    def record(m) -> None:  # validation accuracy per epoch; never a reason to stop
+        val_acc.append(metrics.accuracy(b.predict(m, x_val), y_val))
 
-        import keras
+    def save(state: dict[str, Any]) -> None:  # torch's only: Keras never checkpoints
+        checkpoint.save({**state, "val_acc": val_acc, "seconds": time.perf_counter() - start})
 
-        keras.utils.set_random_seed(teacher.teacher_seed)  # its initial weights: seeded
-        model = keras_hao_teacher()
-        losses = distiller.fit_supervised(model, xt.numpy(), yt.numpy(), epochs, batch, lr,
-                                          teacher.teacher_seed, stop=record)
-        weights = {f"w{i}": torch.from_numpy(w) for i, w in enumerate(model.get_weights())}
-        test_logits = torch.from_numpy(distiller.predict(model, x_test.numpy()))
-        train_logits = torch.from_numpy(distiller.predict(model, _tensors(images.x).numpy()))
-    else:
-        def record(m: torch.nn.Module) -> bool:  # validation accuracy; never stops
-            val_acc.append(metrics.accuracy(predict(m, _tensors(x_val)),
-                                            torch.from_numpy(y_val)))
-            return False
-
-        def save(state: dict[str, Any]) -> None:
-            checkpoint.save({**state, "val_acc": val_acc,
-                             "seconds": time.perf_counter() - start})
-
-        state = checkpoint.load()
-        if state is not None:  # resume: the validation scores and time of the epochs done
-            val_acc.extend(state["val_acc"])
-            start -= state["seconds"]
-        torch.manual_seed(teacher.teacher_seed)
-        model = hao_teacher()
-        losses = train_supervised(model, xt, yt, epochs, batch, lr, teacher.teacher_seed,
-                                  stop=record,
-                                  state=state, checkpoint_every=1, on_checkpoint=save)
-        weights = model.state_dict()
-        test_logits = predict(model, x_test)
-        train_logits = predict(model, _tensors(images.x))
+    state = checkpoint.load()
+    if state is not None:  # resume: the validation scores and time of the epochs done
+        val_acc.extend(state["val_acc"])
+        start -= state["seconds"]
+    model = _network(training.framework, "teacher", teacher.teacher_seed)
+    losses = b.fit(model, xt, yt, teacher.teacher_epochs, training.batch_size,
+                   training.learning_rate, teacher.teacher_seed, on_epoch=record, state=state,
+                   checkpoint_every=1, on_checkpoint=save)
+    test_logits = b.predict(model, x_test)
+    train_logits = b.predict(model, _tensors(images.x))
     y_test = torch.from_numpy(ds.y_test[:data.n_test])
     table = pd.DataFrame({"test_acc": [metrics.accuracy(test_logits, y_test)],
                           "final_train_loss": [losses[-1]], "epochs": [len(losses)],
                           "val_acc": [val_acc[-1] if val_acc else float("nan")],
                           "seconds": [time.perf_counter() - start]})
-    return {"teacher": table, "weights": weights,
+    return {"teacher": table, "weights": b.weights(model),
             "logits": {"train": train_logits, "test": test_logits}}
 @dataclass
 class _Scorer:
@@ -366,76 +345,47 @@ def students_unit(data: Data, noise: Noise, training: Training, students: Studen
     scorer = _Scorer(seed, alphas, kinds, teacher["logits"]["test"], y_test, y_clean[changed],
                      [])
     last: dict[int, torch.Tensor] = {}
-    if training.framework == "keras":
-        history = _keras_students(training, students, seed, x, y, teacher, x_test, changed,
-                                  scorer, last)
-    else:
-        torch.manual_seed(seed)
-        init = hao_student()
-        torch.manual_seed(SCRATCH_SEED_OFFSET + seed)
-        scratch = hao_student()
-        model = StackedHaoCNN([init] * len(students.alphas) + [scratch])
+    b = BACKENDS[training.framework]
+    teacher_model = b.load(_network(training.framework, "teacher", 0), teacher["weights"])
+    init = _network(training.framework, "student", seed)
+    scratch = _network(training.framework, "student", SCRATCH_SEED_OFFSET + seed)
 
-        def evaluate(epoch: int, stack: torch.nn.Module) -> None:
-            s = len(alphas)
-            logits = predict(stack, x_test)
-            noisy = predict(stack, x[changed]) if len(changed) else [None] * s
-            for i in range(s):
-                scorer.add(i, epoch, logits[i], noisy[i])
-                last[i] = logits[i].clone()
+    def evaluate(epoch: int, indices: list[int], predict_) -> None:
+        logits = predict_(x_test)
+        noisy = predict_(x[changed]) if len(changed) else [None] * len(indices)
+        for j, i in enumerate(indices):
+            scorer.add(i, epoch, logits[j], noisy[j])
+            last[i] = logits[j].clone()
 
-        def save(state: dict[str, Any]) -> None:
-            state.update(rows=scorer.rows, last=last, seconds=time.perf_counter() - start)
-            checkpoint.save(state)
+    def save(state: dict[str, Any]) -> None:  # torch's only: Keras never checkpoints
+        state.update(rows=scorer.rows, last=last, seconds=time.perf_counter() - start)
+        checkpoint.save(state)
 
-        state = checkpoint.load()
-        if state is not None:  # resume: the rows and time of the epochs already done
-            scorer.rows.extend(state["rows"])
-            last.update(state["last"])
-            start -= state["seconds"]
-        history = distil_stack(model, x, y, teacher["logits"]["train"], alphas,
-                               students.temperature, students.epochs, training.batch_size,
-                               training.learning_rate, seed, snapshots=students.snapshots,
-                               on_snapshot=evaluate, desc=f"students, seed {seed}",
-                               state=state, checkpoint_every=checkpoint_every(students.epochs),
-                               on_checkpoint=save).numpy()
+    state = checkpoint.load()
+    if state is not None:  # resume: the rows and time of the epochs already done
+        scorer.rows.extend(state["rows"])
+        last.update(state["last"])
+        start -= state["seconds"]
+    history = b.distil([init] * len(students.alphas) + [scratch], teacher_model, x, y, alphas,
+                       students.temperature, students.epochs, training.batch_size,
+                       training.learning_rate, seed, snapshots=students.snapshots,
+                       on_snapshot=evaluate, teacher_logits=teacher["logits"]["train"],
+                       desc=f"students, seed {seed}", state=state,
+                       checkpoint_every=checkpoint_every(students.epochs), on_checkpoint=save)
     logits = torch.stack([last[i] for i in range(len(alphas))])
     return {"students": scorer.table(history, start), "logits": {"test": logits}}
 
 
-def _keras_students(training: Training, students: Students, seed: int, x: torch.Tensor,
-                    y: torch.Tensor, teacher: Entry, x_test: torch.Tensor, changed: torch.Tensor,
-                    scorer: _Scorer, last: dict[int, torch.Tensor]) -> np.ndarray:
-    """The seed's way: a Keras ``Distiller.fit`` per alpha, then the scratch student."""
-    import keras
+def _network(framework: str, kind: str, seed: int):
+    """The report's teacher or student network in ``framework``, its initial weights drawn
+    from ``seed``."""
+    if framework == "keras":
+        import keras
 
-    from kdlib import distiller
-
-    teacher_model = keras_hao_teacher()
-    teacher_model.set_weights([teacher["weights"][f"w{i}"].numpy()
-                               for i in range(len(teacher["weights"]))])
-    xn, yn, xt = x.numpy(), y.numpy(), x_test.numpy()
-    noisy_x = x[changed].numpy()
-
-    def evaluate(i: int, epoch: int, student) -> None:
-        logits = torch.from_numpy(distiller.predict(student, xt))
-        noisy = torch.from_numpy(distiller.predict(student, noisy_x)) if len(changed) else None
-        scorer.add(i, epoch, logits, noisy)
-        last[i] = logits
-
-    keras.utils.set_random_seed(seed)
-    init = keras_hao_student()
-    common = (students.temperature, students.epochs, training.batch_size,
-              training.learning_rate, seed, students.snapshots)
-    history = distiller.fit_students(init, teacher_model, xn, yn, students.alphas, *common,
-                                     on_snapshot=evaluate)
-    keras.utils.set_random_seed(SCRATCH_SEED_OFFSET + seed)
-    scratch = keras_hao_student()
-    k = len(students.alphas)
-    scratch_history = distiller.fit_students(
-        scratch, teacher_model, xn, yn, [1.0], *common,
-        on_snapshot=lambda i, e, m: evaluate(k + i, e, m))
-    return np.concatenate([history, scratch_history], axis=1)
+        keras.utils.set_random_seed(seed)
+        return keras_hao_teacher() if kind == "teacher" else keras_hao_student()
+    torch.manual_seed(seed)
+    return hao_teacher() if kind == "teacher" else hao_student()
 
 
 def _teacher_noise(p: AlphaParams) -> Noise | None:
@@ -444,19 +394,47 @@ def _teacher_noise(p: AlphaParams) -> Noise | None:
     return p.noise if p.teacher.teacher_data == "subset" else None
 
 
-def units_of(p: AlphaParams, ds: datasets.Dataset) -> tuple[Unit, list[Unit]]:
-    """The teacher's unit, and the seeds' units for a given teacher (``ref``)."""
-    teacher = Unit("teacher", teacher_unit, {"data": p.data, "noise": _teacher_noise(p),
-                                             "teacher": p.teacher, "training": p.training},
-                   data={"ds": ds}, numerics=p.numerics, resumable=True)
-    return teacher, [_students(p, ds, Ref(teacher, {}), seed) for seed in range(p.sweep.seeds)]
+# A Keras unit's work per image against torch's (one Distiller.fit per student, eager
+# Keras steps), for estimates only: a first guess, to be set from timed comparison units.
+KERAS_COST = 4.0
+_FORWARD = 1 / 3  # an evaluation (forward-only) pass over an image, against a training step
+
+
+def _cost(training: Training) -> float:
+    return KERAS_COST if training.framework == "keras" else 1.0
+
+
+def _teacher(p: AlphaParams, ds: datasets.Dataset) -> Unit:
+    """The teacher's unit. Its size counts image passes: training images x epochs, plus the
+    validation images every epoch and the logits at the end, each a third of a step."""
+    n = len(ds.x_train) - VALIDATION if p.teacher.teacher_data == "full" else p.data.n_train
+    epochs = p.teacher.teacher_epochs
+    size = (epochs * (n + _FORWARD * VALIDATION)
+            + _FORWARD * (p.data.n_train + p.data.n_test)) * _cost(p.training)
+    return Unit("teacher", teacher_unit, {"data": p.data, "noise": _teacher_noise(p),
+                                          "teacher": p.teacher, "training": p.training},
+                data={"ds": ds}, numerics=p.numerics, resumable=True, size=size)
 
 
 def _students(p: AlphaParams, ds: datasets.Dataset, ref: Ref, seed: int) -> Unit:
+    """One seed's unit. Its size counts image passes of all its students (the alphas and the
+    scratch one): training images x epochs, plus the test images (and the perturbed training
+    images) at every snapshot, each a third of a step."""
+    nets = len(p.students.alphas) + 1
+    evaluated = p.data.n_test + round(p.noise.noise_rate * p.data.n_train)
+    size = nets * (p.students.epochs * p.data.n_train
+                   + _FORWARD * len(p.students.snapshots) * evaluated) * _cost(p.training)
     return Unit("students", students_unit, {"data": p.data, "noise": p.noise,
                                             "training": p.training, "students": p.students,
                                             "seed": seed, "teacher": ref},
-                data={"ds": ds}, numerics=p.numerics, resumable=True)
+                data={"ds": ds}, numerics=p.numerics, resumable=True, size=size)
+
+
+def units_of(p: AlphaParams, ds: datasets.Dataset) -> tuple[Unit, list[Unit]]:
+    """The teacher's unit, and the seeds' units for it (its ``Ref`` keyed without its entry):
+    what :func:`run` computes, built by the same functions."""
+    teacher = _teacher(p, ds)
+    return teacher, [_students(p, ds, Ref(teacher, {}), seed) for seed in range(p.sweep.seeds)]
 
 
 def run(p: AlphaParams, cache: Cache | None = None, compute: bool = True) -> Results | None:
@@ -469,7 +447,7 @@ def run(p: AlphaParams, cache: Cache | None = None, compute: bool = True) -> Res
     start = time.perf_counter()
     cache = cache or Cache()
     ds = datasets.load(p.data.dataset, p.run.data_dir or None)
-    teacher, _ = units_of(p, ds)
+    teacher = _teacher(p, ds)
 
     def seeds(refs: list[Ref]) -> list[Unit]:
         return [_students(p, ds, refs[0], seed) for seed in range(p.sweep.seeds)]
@@ -590,3 +568,31 @@ def compare_frameworks(p: AlphaParams, cache: Cache | None = None) -> pd.DataFra
                      "keras": metrics.ci_text(k_acc),
                      "torch - keras": text, "within seed noise": verdict})
     return pd.DataFrame(rows)
+
+
+def reading_names(p: AlphaParams) -> tuple[str, ...]:
+    """The readings run beside the main run (none at the paper profile, which judges its run
+    alone)."""
+    return tuple(READINGS) if p.profile != "paper" else ()
+
+
+def notebook_params(p: AlphaParams) -> list[AlphaParams]:
+    """Every run the chapter's notebook makes at ``p``: the main run, each reading, each future
+    direction and both frameworks' comparison (the committed paper run is only read)."""
+    return [p, *(reading_params(p, r) for r in reading_names(p)),
+            *(direction_params(p, v) for v in DIRECTIONS),
+            *(comparison_params(p, fw) for fw in ("torch", "keras"))]
+
+
+def plan(p: AlphaParams) -> list[tuple[str, Unit]]:
+    """Every unit the chapter's notebook computes at ``p``, once each, as ``("alpha", unit)``
+    (built by :func:`units_of`, as :func:`run` builds them)."""
+    loaded: dict[str, datasets.Dataset] = {}
+    out: dict[tuple[str, str, str], Unit] = {}
+    for q in notebook_params(p):
+        if q.data.dataset not in loaded:
+            loaded[q.data.dataset] = datasets.load(q.data.dataset, q.run.data_dir or None)
+        teacher, seeds = units_of(q, loaded[q.data.dataset])
+        for u in (teacher, *seeds):
+            out.setdefault((u.name, json.dumps(u.params, sort_keys=True), u.digest), u)
+    return [("alpha", u) for u in out.values()]
