@@ -434,10 +434,14 @@ def run_keras_example(p: PosterParams, cache: Cache | None = None) -> alpha_stud
 
 
 # Unit sizes, in training-image steps: an epoch over n images counts n, a forward pass over an
-# image (an evaluation) a third of one. The Keras path costs more per step (a Keras step is
-# slower, and its students run the teacher inside every step): measured on the quick profile.
+# image (an evaluation) a third of one. Torch trains a seed's grid as one stacked model, whose
+# cost at these widths is mostly per step, not per cell (measured on the quick profile: a stack
+# of 2, 6 and 15 students took about the same time); ``STACK`` more students double it (a
+# guess for wide grids, not measured). Keras fits one cell after another, the teacher inside
+# every step: ``COST`` scales its steps against torch's.
 EVALUATION = 1 / 3
-COST = {"torch": {"teacher": 1.0, "students": 1.0}, "keras": {"teacher": 1.0, "students": 1.0}}
+STACK = 30
+COST = {"torch": 1.0, "keras": 1.0}  # measured (quick): a Keras cell-epoch ~ a torch stack-epoch
 N_EVALUATED = POOLED_SPLIT[0]  # the validation images, evaluated after every epoch (both splits)
 
 
@@ -445,16 +449,16 @@ def teacher_size(p: PosterParams) -> float:
     """A teacher's work: its epochs over its images and the validation set, then one pass
     over its images, the validation and the test set."""
     n, epochs = p.teacher.teacher_n_train, p.teacher.teacher_epochs
-    work = epochs * (n + EVALUATION * N_EVALUATED) + EVALUATION * (n + 2 * N_EVALUATED)
-    return work * COST[p.networks.framework]["teacher"]
+    return epochs * (n + EVALUATION * N_EVALUATED) + EVALUATION * (n + 2 * N_EVALUATED)
 
 
 def students_size(p: PosterParams) -> float:
-    """One seed's students: every grid cell's epochs over its images and the validation and
-    test sets (evaluated after every epoch)."""
-    work = (len(cells(p.students)) * p.students.epochs
+    """One seed's students: the epochs over their images and the validation and test sets
+    (evaluated after every epoch), for the stack (torch) or for every cell (Keras)."""
+    n_cells = len(cells(p.students))
+    per = 1 + n_cells / STACK if p.networks.framework == "torch" else n_cells
+    return (COST[p.networks.framework] * per * p.students.epochs
             * (p.students.n_train + EVALUATION * 2 * N_EVALUATED))
-    return work * COST[p.networks.framework]["students"]
 
 
 def units(p: PosterParams, ds: data.Dataset) -> tuple[list[Unit], Any]:
