@@ -367,3 +367,26 @@ def test_a_keras_teacher_does_not_depend_on_what_ran_before_it():
         e = poster.train_teacher(p.mnist, p.networks, p.fit, p.teacher, 0, ds)
         weights.append(e["weights"])
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_the_plan_is_exactly_what_the_notebook_computes(first_run):
+    """After the notebook's run functions (the main run with the Keras example, the ablations,
+    the framework comparison), the cache holds exactly the plan's units, and the estimate says
+    all are in it."""
+    from kdlib.units import estimate
+
+    cache, r = first_run
+    p = poster.resolve(TINY)
+    poster.run_keras_example(p, cache)
+    poster.ablations(p, cache, main=r)
+    poster.compare_frameworks(p, cache)
+    held = {(e, m.parent.name) for e in ("poster", "alpha")
+            for m in (cache.root / e).glob("*/meta.json")}
+    planned = poster.plan(p)
+    keys = [(e, cache.key(e, u.name, u.params, u.digest)) for e, u in planned]
+    assert len(keys) == len(set(keys)) and set(keys) == held
+    assert {e for e, _ in planned} == {"poster", "alpha"}
+    assert all(u.size > 0 for _, u in planned)
+    for e in ("poster", "alpha"):
+        found = estimate(cache, e, [u for x, u in planned if x == e])
+        assert found.held == found.units and "0 to compute" in str(found)

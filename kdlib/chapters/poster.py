@@ -41,6 +41,7 @@ from kdlib.experiments.poster import (
     comparison_params,
     keras_example_params,
     pair_counts,
+    plan,
     rank_of_pairs,
     run,
 )
@@ -917,4 +918,4 @@ def discussion(r: Results, a: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> 
 CHAPTER = Chapter("poster", params=PosterParams, run=run, judged=judged,
                   evidence_for=evidence_for, sources=SOURCES,
                   example="papermill notebooks/poster.ipynb out.ipynb -p profile quick "
-                          "-p split official")
+                          "-p split official", plan=plan)

@@ -23,6 +23,7 @@ Design choices beyond the source, stated in the chapter:
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -32,18 +33,11 @@ import pandas as pd
 import torch
 
 from kdlib import data, metrics
+from kdlib.backend import BACKENDS
 from kdlib.config import MAX_SEED, ParamError, Params, Section, param
 from kdlib.metrics import summarize
-from kdlib.models import (
-    StackedMLP,
-    keras_poster_student,
-    keras_poster_teacher,
-    n_params,
-    poster_student,
-    poster_teacher,
-)
+from kdlib.models import keras_poster_student, keras_poster_teacher, poster_student, poster_teacher
 from kdlib.results import Cache, Entry
-from kdlib.train import distil_stack, predict, train_supervised
 from kdlib.units import Ref, Unit, sweep
 from kdlib.units import Sweep as Entries
 
@@ -53,7 +47,7 @@ if TYPE_CHECKING:
 __all__ = ["ABLATIONS", "CONFUSED_PAIRS", "SOURCE_SCALE", "Fit", "Mnist", "Networks",
            "PosterParams", "Results", "Seeds", "Students", "Teacher", "ablation_params",
            "ablations", "compare_frameworks", "comparison_params", "keras_example_params",
-           "resolve", "run"]
+           "plan", "resolve", "run"]
 
 POOLED_SPLIT = (10000, 10000)  # validation, test: the rest of the 70,000 images trains
 CONFUSED_PAIRS = ((9, 4), (5, 3), (6, 5))  # the poster's most confused digits
@@ -227,6 +221,23 @@ def _confusion(pred: torch.Tensor, y: torch.Tensor, k: int = 10) -> np.ndarray:
                        minlength=k * k).reshape(k, k)
 
 
+def _seed_torch(seed: int) -> None:
+    torch.manual_seed(seed)
+
+
+def _seed_keras(seed: int) -> None:
+    import keras
+
+    keras.utils.set_random_seed(seed)
+
+
+# Each framework's seeding before a model is built (the backend leaves it to the experiment),
+# and its networks: the poster's layer tables in torch and in Keras.
+_SEED = {"torch": _seed_torch, "keras": _seed_keras}
+_TEACHERS = {"torch": poster_teacher, "keras": keras_poster_teacher}
+_STUDENTS = {"torch": poster_student, "keras": keras_poster_student}
+
+
 def train_teacher(mnist: Mnist, networks: Networks, fit: Fit, teacher: Teacher, seed: int,
                   ds: data.Dataset) -> Entry:
     """The teacher unit: train one teacher (of seed ``seed``) on the first ``teacher_n_train``
@@ -234,41 +245,20 @@ def train_teacher(mnist: Mnist, networks: Networks, fit: Fit, teacher: Teacher, 
     (recorded, never used to stop it)."""
     s = make_split(ds, mnist, teacher.teacher_n_train)
     start = time.perf_counter()
+    b = BACKENDS[networks.framework]
     curve: list[dict[str, float]] = []
-    if networks.framework == "keras":
-        import keras
 
-        from kdlib import distiller
+    def observe(m) -> None:
+        curve.append(_epoch_stats(len(curve) + 1, b.predict(m, s.x_val), s.y_val))
 
-        keras.utils.set_random_seed(seed)  # the initial weights: else drawn from process state
-        model = keras_poster_teacher(networks.dropout, networks.activation)
-        x_val = s.x_val.numpy()
-
-        def observe(m) -> bool:
-            logits = torch.from_numpy(distiller.predict(m, x_val))
-            curve.append(_epoch_stats(len(curve) + 1, logits, s.y_val))
-            return False
-
-        losses = distiller.fit_supervised(model, s.x.numpy(), s.y.numpy(),
-                                          teacher.teacher_epochs, fit.batch_size,
-                                          fit.learning_rate, seed, stop=observe)
-        logits = {k: torch.from_numpy(distiller.predict(model, v.numpy()))
-                  for k, v in (("train", s.x), ("val", s.x_val), ("test", s.x_test))}
-        weights = {f"w{i}": torch.from_numpy(w) for i, w in enumerate(model.get_weights())}
-        count = model.count_params()
-    else:
-        torch.manual_seed(seed)
-        model = poster_teacher(networks.dropout, networks.activation)
-
-        def observe(m: torch.nn.Module) -> bool:
-            curve.append(_epoch_stats(len(curve) + 1, predict(m, s.x_val), s.y_val))
-            return False
-
-        losses = train_supervised(model, s.x, s.y, teacher.teacher_epochs, fit.batch_size,
-                                  fit.learning_rate, seed, stop=observe)
-        logits = {"train": predict(model, s.x), "val": predict(model, s.x_val),
-                  "test": predict(model, s.x_test)}
-        weights, count = model.state_dict(), n_params(model)
+    _SEED[networks.framework](seed)  # the initial weights
+    model = _TEACHERS[networks.framework](networks.dropout, networks.activation)
+    losses = b.fit(model, s.x, s.y, teacher.teacher_epochs, fit.batch_size, fit.learning_rate,
+                   seed, on_epoch=observe)
+    logits = {"train": b.predict(model, s.x), "val": b.predict(model, s.x_val),
+              "test": b.predict(model, s.x_test)}
+    weights = b.weights(model)
+    count = sum(w.numel() for w in weights.values())  # no buffers: the parameters, both ways
     table = pd.DataFrame(curve).assign(train_loss=losses)
     summary = pd.DataFrame({"teacher_seed": [seed],
                             "test_acc": [metrics.accuracy(logits["test"], s.y_test)],
@@ -308,24 +298,22 @@ def train_students(mnist: Mnist, networks: Networks, fit: Fit, students: Student
         last[i] = test
 
     every = list(range(1, students.epochs + 1))
-    if networks.framework == "keras":
-        history = _keras_students(networks, fit, students, seed, s, teacher["weights"], every,
-                                  add)
-    else:
-        torch.manual_seed(seed)
-        init = poster_student(students.hidden, networks.dropout, networks.activation)
-        model = StackedMLP([init] * len(grid))
+    b = BACKENDS[networks.framework]
 
-        def evaluate(epoch: int, stack: torch.nn.Module) -> None:
-            val, test = predict(stack, s.x_val), predict(stack, s.x_test)
-            for i in range(len(grid)):
-                add(i, epoch, val[i], test[i])
+    def evaluate(epoch: int, indices: list[int], predict_) -> None:
+        val, test = predict_(s.x_val), predict_(s.x_test)
+        for j, i in enumerate(indices):
+            add(i, epoch, val[j], test[j])
 
-        torch.manual_seed(seed)  # the dropout masks
-        history = distil_stack(model, s.x, s.y, t_train, [a for _, a in grid],
-                               [t for t, _ in grid], students.epochs, fit.batch_size,
-                               fit.learning_rate, seed, snapshots=every, on_snapshot=evaluate,
-                               desc=f"students, seed {seed}").numpy()
+    teacher_model = b.load(_TEACHERS[networks.framework](networks.dropout, networks.activation),
+                           teacher["weights"])
+    _SEED[networks.framework](seed)  # the students' shared initial weights
+    init = _STUDENTS[networks.framework](students.hidden, networks.dropout, networks.activation)
+    torch.manual_seed(seed)  # torch's dropout masks (Keras reseeds before every fit)
+    history = b.distil([init] * len(grid), teacher_model, s.x, s.y, [a for _, a in grid],
+                       [t for t, _ in grid], students.epochs, fit.batch_size, fit.learning_rate,
+                       seed, snapshots=every, on_snapshot=evaluate, teacher_logits=t_train,
+                       desc=f"students, seed {seed}")
     table = pd.DataFrame(rows)
     alone = alone_cell(students)
     confusion = []
@@ -346,33 +334,6 @@ def train_students(mnist: Mnist, networks: Networks, fit: Fit, students: Student
                                                    ignore_index=True)
     return {"students": table, "confusion": pd.DataFrame(confusion),
             "logits": {"test": torch.stack([last[i] for i in range(len(grid))])}}
-
-
-def _keras_students(networks: Networks, fit: Fit, students: Students, seed: int, s: Split,
-                    weights: dict[str, torch.Tensor], every: list[int], add) -> np.ndarray:
-    """The poster's way: one Keras ``Distiller.fit`` per grid cell."""
-    import keras
-
-    from kdlib import distiller
-
-    teacher_model = keras_poster_teacher(networks.dropout, networks.activation)
-    teacher_model.set_weights([weights[f"w{i}"].numpy() for i in range(len(weights))])
-    keras.utils.set_random_seed(seed)
-    init = keras_poster_student(students.hidden, networks.dropout, networks.activation)
-    xv, xt = s.x_val.numpy(), s.x_test.numpy()
-    parts = []
-    for j, t in enumerate(students.temperatures):
-        k = j * len(students.alphas)
-
-        def evaluate(i: int, epoch: int, student, k: int = k) -> None:
-            add(k + i, epoch, torch.from_numpy(distiller.predict(student, xv)),
-                torch.from_numpy(distiller.predict(student, xt)))
-
-        parts.append(distiller.fit_students(init, teacher_model, s.x.numpy(), s.y.numpy(),
-                                            students.alphas, t, students.epochs,
-                                            fit.batch_size, fit.learning_rate, seed, every,
-                                            evaluate))
-    return np.concatenate(parts, axis=1)
 
 
 def pair_counts(m: np.ndarray) -> dict[tuple[int, int], int]:
@@ -472,19 +433,48 @@ def run_keras_example(p: PosterParams, cache: Cache | None = None) -> alpha_stud
     return alpha_study.run(keras_example_params(p), cache)
 
 
+# Unit sizes, in training-image steps: an epoch over n images counts n, a forward pass over an
+# image (an evaluation) a third of one. Torch trains a seed's grid as one stacked model, whose
+# cost at these widths is mostly per step, not per cell (measured on the quick profile: a stack
+# of 2, 6 and 15 students took about the same time); ``STACK`` more students double it (a
+# guess for wide grids, not measured). Keras fits one cell after another, the teacher inside
+# every step: ``COST`` scales its steps against torch's.
+EVALUATION = 1 / 3
+STACK = 30
+COST = {"torch": 1.0, "keras": 1.0}  # measured (quick): a Keras cell-epoch ~ a torch stack-epoch
+N_EVALUATED = POOLED_SPLIT[0]  # the validation images, evaluated after every epoch (both splits)
+
+
+def teacher_size(p: PosterParams) -> float:
+    """A teacher's work: its epochs over its images and the validation set, then one pass
+    over its images, the validation and the test set."""
+    n, epochs = p.teacher.teacher_n_train, p.teacher.teacher_epochs
+    return epochs * (n + EVALUATION * N_EVALUATED) + EVALUATION * (n + 2 * N_EVALUATED)
+
+
+def students_size(p: PosterParams) -> float:
+    """One seed's students: the epochs over their images and the validation and test sets
+    (evaluated after every epoch), for the stack (torch) or for every cell (Keras)."""
+    n_cells = len(cells(p.students))
+    per = 1 + n_cells / STACK if p.networks.framework == "torch" else n_cells
+    return (COST[p.networks.framework] * per * p.students.epochs
+            * (p.students.n_train + EVALUATION * 2 * N_EVALUATED))
+
+
 def units(p: PosterParams, ds: data.Dataset) -> tuple[list[Unit], Any]:
     """The study's units: a teacher per teacher seed, and (from the teachers' entries) one
     students unit per seed."""
     common = {"mnist": p.mnist, "networks": p.networks, "fit": p.fit}
     seeds = sorted({teacher_seed(p.sweep, k) for k in range(p.sweep.seeds)})
     teachers = [Unit("teacher", train_teacher, {**common, "teacher": p.teacher, "seed": t},
-                     {"ds": ds}, numerics=p.numerics) for t in seeds]
+                     {"ds": ds}, numerics=p.numerics, size=teacher_size(p)) for t in seeds]
 
     def students(refs: list[Ref]) -> list[Unit]:
         return [Unit("students", train_students,
                      {**common, "students": p.students, "seed": seed,
                       "teacher": refs[teacher_index(p.sweep, seed)]},
-                     {"ds": ds}, numerics=p.numerics) for seed in range(p.sweep.seeds)]
+                     {"ds": ds}, numerics=p.numerics, size=students_size(p))
+                for seed in range(p.sweep.seeds)]
     return teachers, students
 
 
@@ -536,6 +526,11 @@ def ablation_params(p: PosterParams, variant: str) -> PosterParams:
     return p.replace(**change)
 
 
+def _main_serves(p: PosterParams, q: PosterParams) -> bool:
+    """Whether the run of ``p`` holds every cell of the reduced grid ``q`` ("as run")."""
+    return set(cells(q.students)) <= set(cells(p.students))
+
+
 def ablations(p: PosterParams, cache: Cache | None = None,
               main: Results | None = None) -> pd.DataFrame:
     """Every ablation, run (or loaded): last-epoch rows with a ``variant`` and the test
@@ -546,7 +541,7 @@ def ablations(p: PosterParams, cache: Cache | None = None,
     for variant in ABLATIONS:
         q = ablation_params(p, variant)
         wanted = set(cells(q.students))
-        if variant == "as run" and main is not None and wanted <= set(cells(p.students)):
+        if variant == "as run" and main is not None and _main_serves(p, q):
             r = main
             rows = r.last[[c in wanted for c in zip(r.last["temperature"], r.last["alpha"],
                                                    strict=True)]]
@@ -557,6 +552,9 @@ def ablations(p: PosterParams, cache: Cache | None = None,
         served = [acc[teacher_index(q.sweep, int(s))] for s in rows["seed"]]
         tables.append(rows.assign(variant=variant, teacher_acc=served))
     return pd.concat(tables, ignore_index=True)
+
+
+FRAMEWORKS = ("torch", "keras")
 
 
 def comparison_params(p: PosterParams, framework: str) -> PosterParams:
@@ -571,8 +569,7 @@ def compare_frameworks(p: PosterParams, cache: Cache | None = None) -> pd.DataFr
     """Torch (stacked) and Keras (one ``Distiller.fit`` per cell) on one small configuration:
     each framework's mean test accuracy with its CI, and the Welch 95% interval of the
     difference."""
-    runs = {fw: run(comparison_params(p, fw), cache, keras_example=False)
-            for fw in ("torch", "keras")}
+    runs = {fw: run(comparison_params(p, fw), cache, keras_example=False) for fw in FRAMEWORKS}
     x, y = (runs[fw].teacher["test_acc"].to_numpy(float) for fw in ("torch", "keras"))
     rows = [("teacher", x, y)]
     other = runs["keras"].last
@@ -586,3 +583,31 @@ def compare_frameworks(p: PosterParams, cache: Cache | None = None) -> pd.DataFr
         out.append({"model": model, "torch": metrics.ci_text(x), "keras": metrics.ci_text(y),
                     "torch - keras": text, "within seed noise": verdict})
     return pd.DataFrame(out)
+
+
+def plan(p: PosterParams) -> list[tuple[str, Unit]]:
+    """Every unit the chapter's notebook computes at ``p``, as ``(experiment, unit)`` pairs,
+    each once: the main run's, the ablations' (all but "as run", which the main run serves
+    when its grid holds the reduced one), both frameworks' of the comparison, and the Keras
+    example's (the alpha chapter's units)."""
+    from kdlib.experiments import alpha as alpha_study
+
+    ds = data.load("mnist", p.run.data_dir or None)
+    variants = [ablation_params(p, v) for v in ABLATIONS]
+    runs = [p, *(q for v, q in zip(ABLATIONS, variants, strict=True)
+                 if v != "as run" or not _main_serves(p, q)),
+            *(comparison_params(p, fw) for fw in FRAMEWORKS)]
+    found: dict[tuple[str, str, str, str], tuple[str, Unit]] = {}
+    for q in runs:
+        teachers, students = units(q, ds)
+        for u in [*teachers, *students([Ref(t, {}) for t in teachers])]:
+            found.setdefault(_unit_key("poster", u), ("poster", u))
+    q = keras_example_params(p)
+    teacher, seeds = alpha_study.units_of(q, data.load(q.data.dataset, q.run.data_dir or None))
+    for u in [teacher, *seeds]:
+        found.setdefault(_unit_key("alpha", u), ("alpha", u))
+    return list(found.values())
+
+
+def _unit_key(experiment: str, u: Unit) -> tuple[str, str, str, str]:
+    return experiment, u.name, json.dumps(u.params, sort_keys=True, default=str), u.digest
