@@ -243,3 +243,26 @@ def test_chapter_tables_and_text_come_from_the_run(first_run):
         xs = sorted({float(x) for line in fig.axes[0].get_lines() for x in line.get_xdata()})
         assert xs == [float(n) for n in r.params["lemma_ns"]]
     assert "Profile **quick**" in chapter.scale_note(iisc.IiscParams.resolve(**TINY))
+
+
+def _planned_is_cached(cache, planned):
+    """Every planned unit is in the cache, and the cache holds nothing else."""
+    from kdlib.units import estimate
+
+    assert {e for e, _ in planned} == {"iisc"}
+    units = [u for _, u in planned]
+    assert all(cache.has("iisc", u.name, u.params, u.digest) for u in units)
+    assert len(list((cache.root / "iisc").glob("*/meta.json"))) == len(units)
+    assert all(u.size > 0 for u in units)
+    found = estimate(cache, "iisc", units)
+    assert (found.units, found.held) == (len(units), len(units))
+
+
+def test_the_plan_is_what_the_notebook_computes(first_run):
+    """The chapter's plan: the main run and both frameworks' comparison (part 2 off: no
+    reading retrains), each unit once, exactly the entries those runs leave in the cache."""
+    cache, r = first_run
+    chapter.compare_frameworks(r.params, cache)
+    planned = chapter.plan(r.params)
+    assert len(planned) == 2 + 3 + 2 + 2 + 3  # the comparison's torch units are the main run's
+    _planned_is_cached(cache, planned)

@@ -87,6 +87,17 @@ def part2(cached):
     return cached[1]
 
 
+def test_the_plan_is_what_part_2_computes(cached):
+    """Part 2's plan: teacher, a students unit per seed and training set, timing; exactly the
+    entries its run leaves in a fresh cache."""
+    from test_iisc import _planned_is_cached
+
+    root, r = cached
+    planned = iisc_cifar.plan(r.params)
+    assert len(planned) == 1 + 2 * 2 + 1
+    _planned_is_cached(Cache(root), planned)
+
+
 def test_a_teacher_stored_for_another_test_set_is_not_reused(cached):
     """Issue 23: the teacher unit stores its logits on the first ``cifar_n_test`` test images,
     so its key must hold ``cifar_n_test``; a smaller test set after a run must not get the

@@ -7,6 +7,7 @@ its results. Part 2 (CIFAR-10) adds its rows to the same evidence
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from typing import Any
@@ -27,14 +28,16 @@ from kdlib.experiments.iisc import (
     comparison_params,
     run,
 )
+from kdlib.experiments.iisc import plan as iisc_plan
 from kdlib.metrics import UNBOUNDED, ci_text, mean_ci, summarize
 from kdlib.results import Cache
+from kdlib.units import Unit
 
 __all__ = ["CHAPTER", "INFERENCE_READING", "READINGS", "REGISTRY", "SOURCE", "accuracy_figure",
            "claims_tables", "compare_frameworks", "comparison_note", "cost_table",
            "discussion", "evidence", "evidence_for", "judged", "lemma1_figure", "lemma1_text",
-           "lemma2_figure", "lemma2_text", "mnist_meaning", "overlap_figure", "ratio_figure",
-           "reading_params", "readings_note", "run_name", "scale_note", "table1",
+           "lemma2_figure", "lemma2_text", "mnist_meaning", "overlap_figure", "plan",
+           "ratio_figure", "reading_params", "readings_note", "run_name", "scale_note", "table1",
            "teacher_table", "timing_text"]
 
 SOURCE = "002"
@@ -802,7 +805,27 @@ def discussion(r: Results, claims_table: pd.DataFrame) -> str:
         f"{int(claims.scorecard(part1).sum().sum())} independent tests: {_tests(part1)}.")
 
 
+def plan(p: IiscParams) -> list[tuple[str, Unit]]:
+    """Every unit the notebook computes at ``p``, each once: the main run, each reading of
+    :func:`claims_tables` and both runs of :func:`compare_frameworks`."""
+    found = list(iisc_plan(p))
+    if p["profile"] != "paper" and p["cifar"]:
+        for name, change in READINGS.items():
+            if change:
+                found += iisc_plan(reading_params(p, name))
+    for fw in ("torch", "keras"):
+        found += iisc_plan(comparison_params(p, fw), timings=False, lemmas_too=False)
+    seen, out = set(), []
+    for experiment, u in found:
+        key = (experiment, u.name, json.dumps(u.params, sort_keys=True, default=str), u.digest)
+        if key not in seen:
+            seen.add(key)
+            out.append((experiment, u))
+    return out
+
+
 CHAPTER = Chapter(
     name="iisc", params=IiscParams, run=run, judged=judged, evidence_for=evidence_for,
     sources=(SOURCE,),
-    example="papermill notebooks/iisc.ipynb out.ipynb -p profile quick -p rows '[1, 7, 9]'")
+    example="papermill notebooks/iisc.ipynb out.ipynb -p profile quick -p rows '[1, 7, 9]'",
+    plan=plan)

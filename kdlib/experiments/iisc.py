@@ -1,6 +1,7 @@
 """The 002 IISc term paper, *Exploring Knowledge Distillation*, part 1: MNIST Table 1, the
 inference-time ratios, and Lemmas 1 and 2 checked by simulation. Part 2, CIFAR-10 Table 2, is
-:mod:`kdlib.experiments.iisc_cifar`; its parameters (``cifar_*``) are part of this schema.
+:mod:`kdlib.experiments.iisc_cifar`; its sections (``part2``, ``cifar_*``) are sections of
+:class:`IiscParams`.
 
 MNIST, as the paper describes it: a teacher with two dense hidden layers of 1,200 units trained
 1 epoch at batch 32; students with one dense hidden layer of 50, 300 or 600 units; the nine
@@ -27,6 +28,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
@@ -49,7 +51,8 @@ from kdlib.train import adam, distil_batched, predict, train_supervised
 from kdlib.units import Ref, Unit, compute_seconds, sweep
 
 __all__ = ["TABLE1", "TEACHER_HIDDEN", "Host", "IiscParams", "Lemmas", "Results", "Students",
-           "Table1", "Timing", "Training", "comparison_params", "machine", "resolve", "run"]
+           "Table1", "Timing", "Training", "comparison_params", "machine", "plan", "resolve",
+           "run"]
 
 TEACHER_HIDDEN = (1200, 1200)
 
@@ -367,33 +370,71 @@ class Results:
         return kdtiming.ratios(self.latency if kind == "latency" else self.throughput)
 
 
+def _teachers(p: IiscParams, ds: data.Dataset) -> list[Unit]:
+    """One teacher unit per seed (size: training images x epochs)."""
+    size = p.train.n_train * p.train.teacher_epochs
+    return [Unit("teacher", _teacher_unit, {"train": p.train, "seed": seed}, data={"mnist": ds},
+                 numerics=p.numerics, size=size) for seed in range(p.students.seeds)]
+
+
+def _rows(p: IiscParams, ds: data.Dataset, refs: list[Ref]) -> list[Unit]:
+    """One students unit per row of Table 1, taught by the teachers ``refs`` (size: training
+    images x the row's epochs x students (seeds) x the student's hidden units)."""
+    out = []
+    for row in p.table1.rows:
+        hidden, _, epochs, _ = _row_config(row)
+        out.append(Unit("students", _students_unit, {
+            "train": p.train, "students": p.students, "row": row, "teachers": refs},
+            data={"mnist": ds}, numerics=p.numerics,
+            size=p.train.n_train * epochs * len(refs) * hidden))
+    return out
+
+
+def _extra(p: IiscParams, host: Host, timings: bool, lemmas_too: bool) -> list[Unit]:
+    """The timing unit (size: rounds x (timed batch-1 calls x models + timed training steps x
+    rows)) and the lemmas unit (size: seeds x samples x (the Ns summed x (1 + teachers) + the
+    overlap sweep's points) + population points)."""
+    extra = []
+    if timings:
+        models = 1 + len({int(TABLE1.loc[r, "hidden"]) for r in p.table1.rows})
+        t = p.timing
+        extra.append(Unit("timing", _timing_unit, {
+            "timing": t, "host": host, "rows": p.table1.rows,
+            "learning_rate": p.train.learning_rate}, numerics=p.numerics,
+            size=t.rounds * (t.latency_calls * models + t.train_steps * len(p.table1.rows))))
+    if lemmas_too:
+        m = p.lemmas
+        draws = sum(m.lemma_ns) * (1 + len(kdlemmas.TEACHERS) * m.lemma_teacher_draws)
+        size = m.lemma_seeds * (m.lemma_samples * (draws + len(m.lemma_sds) * m.lemma_overlap_n)
+                                + m.lemma_population)
+        extra.append(Unit("lemmas", _lemmas_unit, {"lemmas": m}, numerics=p.numerics,
+                          size=size))
+    return extra
+
+
+def plan(p: IiscParams, timings: bool = True, lemmas_too: bool = True) -> list[tuple[str, Unit]]:
+    """Every unit :func:`run` computes at ``p``, as ``(experiment, unit)`` pairs (the students
+    keyed on teacher refs without entries: the same keys)."""
+    ds = data.load("mnist", p.run.data_dir or None)
+    teachers = _teachers(p, ds)
+    refs = [Ref(u, {}) for u in teachers]
+    units = [*teachers, *_rows(p, ds, refs), *_extra(p, Host.here(), timings, lemmas_too)]
+    out = [("iisc", u) for u in units]
+    return out + (iisc_cifar.plan(p) if p.part2.cifar else [])
+
+
 def run(p: IiscParams, cache: Cache | None = None, timings: bool = True,
         lemmas_too: bool = True) -> Results:
     """Run (or load from the cache) the chapter for resolved parameters ``p``."""
     start = time.perf_counter()
     cache = cache or Cache()
     ds = data.load("mnist", p.run.data_dir or None)
-    teachers = [Unit("teacher", _teacher_unit, {"train": p.train, "seed": seed},
-                     data={"mnist": ds}, numerics=p.numerics) for seed in range(p.students.seeds)]
-
-    def rows(refs: list[Ref]) -> list[Unit]:
-        return [Unit("students", _students_unit, {"train": p.train, "students": p.students,
-                                                  "row": row, "teachers": refs},
-                     data={"mnist": ds}, numerics=p.numerics) for row in p.table1.rows]
-
-    swept = sweep(cache, "iisc", teachers, rows, p.run, desc="IISc")
+    swept = sweep(cache, "iisc", _teachers(p, ds), partial(_rows, p, ds), p.run, desc="IISc")
     table = pd.concat([u["students"] for u in swept.units], ignore_index=True)
     table = table.sort_values(["seed", "row"], ignore_index=True)
     table = table.join(TABLE1[["hidden", "temperature", "epochs", "batch_size"]], on="row")
-    here = Host.here()
     local = p.run.model_copy(update={"executor": "local"})  # timed where the host was read
-    extra = []
-    if timings:
-        extra.append(Unit("timing", _timing_unit, {
-            "timing": p.timing, "host": here, "rows": p.table1.rows,
-            "learning_rate": p.train.learning_rate}, numerics=p.numerics))
-    if lemmas_too:
-        extra.append(Unit("lemmas", _lemmas_unit, {"lemmas": p.lemmas}, numerics=p.numerics))
+    extra = _extra(p, Host.here(), timings, lemmas_too)
     done = run_units(cache, "iisc", extra, local, desc="IISc timing and lemmas")
     found = dict(zip([u.name for u in extra], done, strict=True))
     empty = pd.DataFrame()

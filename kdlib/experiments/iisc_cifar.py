@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -44,8 +45,8 @@ from kdlib.train import Recipe, predict, train_augmented
 from kdlib.units import Ref, Unit, compute_seconds, sweep
 
 __all__ = ["PAPER", "QUICK", "TABLE2", "CifarStudents", "CifarTeacher", "CifarTiming", "Host",
-           "Part2", "Part2Section", "run",
-           "teacher_unit"]
+           "Part2", "Part2Section", "plan",
+           "run", "teacher_unit"]
 TEACHER = ([3, 4, 6, 3], "bottleneck", 1)  # blocks, block kind, stem stride
 
 # Table 2 as printed: the student, whether it distils, its training set; then accuracy,
@@ -294,27 +295,58 @@ class Part2:
 
 def teacher_unit(p: Any, cifar10: data.Dataset) -> Unit:
     """The teacher's unit: it receives the whole ``cifar_teacher`` section, so its key holds
-    everything it reads (the test set's size included: it stores the test logits)."""
-    return Unit("cifar teacher", _teacher_unit, {"teacher": p.cifar_teacher},
-                data={"cifar10": cifar10}, numerics=p.numerics, resumable=True)
+    everything it reads (the test set's size included: it stores the test logits). Size:
+    training images x epochs."""
+    t = p.cifar_teacher
+    return Unit("cifar teacher", _teacher_unit, {"teacher": t}, data={"cifar10": cifar10},
+                numerics=p.numerics, resumable=True, size=t.cifar_n_train * t.cifar_teacher_epochs)
+
+
+def _todo(p: Any) -> list[tuple[int, str]]:
+    return [(seed, s) for seed in range(p.part2.cifar_seeds) for s in ("full", "reduced")]
+
+
+def _students(p: Any, cifar10: data.Dataset, refs: list[Ref]) -> list[Unit]:
+    """One unit per seed and training set (size: training images x epochs x (students + the
+    teacher's forward pass))."""
+    out = []
+    s, t = p.cifar_students, p.cifar_teacher
+    for seed, train_set in _todo(p):
+        count = int((TABLE2["train_set"] == train_set).sum())
+        images, epochs = ((t.cifar_n_train, s.cifar_epochs) if train_set == "full"
+                          else (10 * s.cifar_reduced_per_class, s.cifar_reduced_epochs))
+        out.append(Unit(f"cifar students {train_set}", _students_unit, {
+            "teacher": t, "students": s, "seed": seed, "train_set": train_set,
+            "trained": refs[0]}, data={"cifar10": cifar10}, numerics=p.numerics,
+            size=images * epochs * (count + 1)))
+    return out
+
+
+def _timing(p: Any, host: Host) -> Unit:
+    """The timing unit (size: rounds x (batch-1 calls + 2 batches' images) x width squared)."""
+    t = p.cifar_timing
+    return Unit("cifar timing", _timing_unit, {
+        "timing": t, "block": p.cifar_students.cifar_student_block, "host": host},
+        numerics=p.numerics, size=t.cifar_rounds * (t.cifar_latency_calls
+                                                    + 2 * t.cifar_throughput_batch)
+        * t.cifar_timing_width ** 2)
+
+
+def plan(p: Any) -> list[tuple[str, Unit]]:
+    """Every unit :func:`run` computes at ``p``, as ``(experiment, unit)`` pairs."""
+    ds = data.load("cifar10", p.part2.cifar_data_dir or None)
+    teacher = teacher_unit(p, ds)
+    units = [teacher, *_students(p, ds, [Ref(teacher, {})]), _timing(p, Host.here())]
+    return [("iisc", u) for u in units]
 
 
 def run(p: Any, cache: Cache) -> Part2:
     """Run (or load from the cache) part 2 for the chapter's resolved parameters ``p``
     (:class:`kdlib.experiments.iisc.IiscParams`)."""
     ds = data.load("cifar10", p.part2.cifar_data_dir or None)
-    teacher = teacher_unit(p, ds)
-
-    todo = [(seed, s) for seed in range(p.part2.cifar_seeds) for s in ("full", "reduced")]
-
-    def students(refs: list[Ref]) -> list[Unit]:
-        return [Unit(f"cifar students {train_set}", _students_unit, {
-            "teacher": p.cifar_teacher, "students": p.cifar_students, "seed": seed,
-            "train_set": train_set, "trained": refs[0]}, data={"cifar10": ds},
-            numerics=p.numerics)
-            for seed, train_set in todo]
-
-    swept = sweep(cache, "iisc", [teacher], students, p.run, desc="CIFAR-10")
+    todo = _todo(p)
+    swept = sweep(cache, "iisc", [teacher_unit(p, ds)], partial(_students, p, ds), p.run,
+                  desc="CIFAR-10")
     tables = []
     for (_, train_set), unit in zip(todo, swept.units, strict=True):
         table = unit["students"]
@@ -322,9 +354,7 @@ def run(p: Any, cache: Cache) -> Part2:
         tables.append(table.assign(train_set=train_set,
                                    pass_seconds=table["own_seconds"].sum() + shared))
     local = p.run.model_copy(update={"executor": "local"})  # timed where the host was read
-    timed = run_units(cache, "iisc", [Unit("cifar timing", _timing_unit, {
-        "timing": p.cifar_timing, "block": p.cifar_students.cifar_student_block,
-        "host": Host.here()}, numerics=p.numerics)], local, desc="CIFAR-10 timing")[0]
+    timed = run_units(cache, "iisc", [_timing(p, Host.here())], local, desc="CIFAR-10 timing")[0]
     students_table = pd.concat(tables, ignore_index=True).sort_values(["seed", "row"],
                                                                       ignore_index=True)
     return Part2(params=p, teacher=swept.teachers[0]["teacher"], students=students_table,
