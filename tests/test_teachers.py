@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from kdlib import claims
+from kdlib import claims, data
 from kdlib.chapters import teachers as chapter
 from kdlib.cifar_models import MODELS
 from kdlib.config import ParamError
@@ -19,7 +19,6 @@ from kdlib.experiments.teachers import (
     TABLE2,
     Results,
     TeachersParams,
-    _Arrays,
     best_epochs,
     passes,
     student_units,
@@ -210,8 +209,8 @@ def _setup(n=32, **kw):
     torch.manual_seed(0)
     p = TeachersParams.resolve("quick", patience=1, batch_size=16, channels_last=False, **kw)
     x_test, y_test = torch.rand(16, 3, 32, 32), torch.randint(0, 10, (16,))
-    d = _Arrays(torch.rand(n, 3, 32, 32), torch.randint(0, 10, (n,)), x_test.clone(),
-              (y_test + 1 + torch.randint(0, 9, (16,))) % 10, x_test, y_test, 10)
+    d = data.Split(torch.rand(n, 3, 32, 32), torch.randint(0, 10, (n,)), x_test.clone(),
+                   (y_test + 1 + torch.randint(0, 9, (16,))) % 10, x_test, y_test, 10)
     ts = {}
     for name in teachers.TEACHERS:
         net = MODELS[name](classes=10, width=0.25)

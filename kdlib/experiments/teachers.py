@@ -244,29 +244,10 @@ def passes(p: TeachersParams) -> list[tuple[str, tuple[int, ...], int]]:
     return [*out, ("scratch", (SCRATCH_ROW,), s.epochs)]
 
 
-@dataclass
-class _Arrays:
-    """The subsets a unit trains and evaluates on, cut from the data set (float NCHW)."""
-
-    x: torch.Tensor
-    y: torch.Tensor
-    x_val: torch.Tensor
-    y_val: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-    classes: int
-
-
-def _arrays(ds: data.Dataset, d: Data) -> _Arrays:
+def _arrays(ds: data.Dataset, d: Data) -> data.Split:
     """The first ``n_train`` training images, the last ``n_val`` and the first ``n_test``
     test images of ``ds``."""
-
-    def t(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(data.to_float(a) if a.ndim == 4 else a)
-
-    n, v, m = d.n_train, d.n_val, d.n_test
-    return _Arrays(t(ds.x_train[:n]), t(ds.y_train[:n]), t(ds.x_train[-v:]),
-                   t(ds.y_train[-v:]), t(ds.x_test[:m]), t(ds.y_test[:m]), len(ds.classes))
+    return data.cut(ds, d.n_train, d.n_test, n_val=d.n_val)
 
 
 def _net(name: str, networks: Networks, classes: int,
@@ -335,7 +316,7 @@ def _scratch_unit(seed: int, epochs: int, data: Data, networks: Networks, studen
                          stopping, teachers, checkpoint)
 
 
-def students_pass(seed: int, rows: tuple[int, ...], epochs: int, d: _Arrays,
+def students_pass(seed: int, rows: tuple[int, ...], epochs: int, d: data.Split,
                   networks: Networks, student: Student, stopping: Stopping | None,
                   teachers: dict[str, dict[str, Any]], checkpoint: Checkpoint
                   ) -> dict[str, Any]:
