@@ -8,6 +8,8 @@ The per-data-set facts (file names, accepted MD5s, download URL, class names) ar
 ``SOURCES``. ``python -m kdlib.data [NAME ...]`` finds or fetches the book's data sets.
 
 The subset and label-noise helpers are pure numpy and deterministic for a given seed.
+:func:`cut` gives a unit of work its images as tensors (:class:`Split`), cut from the data set
+inside the unit (so the cut is in the unit's key).
 """
 
 from __future__ import annotations
@@ -25,11 +27,14 @@ import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kdlib.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "BOOK_DATASETS",
@@ -38,6 +43,8 @@ __all__ = [
     "DataError",
     "Dataset",
     "Source",
+    "Split",
+    "cut",
     "first_n",
     "label_noise",
     "load",
@@ -696,6 +703,56 @@ def label_noise(y: np.ndarray, rate: float, kind: str, seed: int,
     else:
         noisy[idx] = (noisy[idx] + rng.integers(1, classes, size=len(idx))) % classes
     return noisy, idx
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """A unit's images as float32 NCHW tensors in [0, 1] with their int64 labels: training,
+    validation (``None`` where the unit has none) and test, and the number of classes."""
+
+    x: torch.Tensor = field(repr=False)
+    y: torch.Tensor = field(repr=False)
+    x_val: torch.Tensor | None = field(repr=False)
+    y_val: torch.Tensor | None = field(repr=False)
+    x_test: torch.Tensor = field(repr=False)
+    y_test: torch.Tensor = field(repr=False)
+    classes: int
+
+    @classmethod
+    def of(cls, train: tuple[np.ndarray, np.ndarray],
+           val: tuple[np.ndarray, np.ndarray] | None, test: tuple[np.ndarray, np.ndarray],
+           classes: int) -> Split:
+        """A split from uint8 NHWC images and labels (``(x, y)`` pairs; ``val`` may be
+        ``None``), for a split :func:`cut` does not make (a pooled, stratified one)."""
+        import torch
+
+        def tensors(part: tuple[np.ndarray, np.ndarray] | None) -> tuple[Any, Any]:
+            if part is None:
+                return None, None
+            _check_xy(*part)
+            return torch.from_numpy(to_float(part[0])), torch.from_numpy(part[1])
+
+        return cls(*tensors(train), *tensors(val), *tensors(test), classes)
+
+
+def cut(ds: Dataset, n_train: int | None = None, n_test: int | None = None,
+        n_val: int = 0) -> Split:
+    """The first ``n_train`` official training images (``None``: all), the last ``n_val`` as
+    validation images (0: none; never among the first ``n_train``) and the first ``n_test``
+    official test images (``None``: all), as a :class:`Split`."""
+    n_all, m_all = len(ds.y_train), len(ds.y_test)
+    n = n_all - n_val if n_train is None else n_train
+    m = m_all if n_test is None else n_test
+    if not 0 <= n_val < n_all:
+        raise ValueError(f"n_val must be in [0, {n_all - 1}]; got {n_val}")
+    if not 1 <= n <= n_all - n_val:
+        raise ValueError(f"n_train must be in [1, {n_all - n_val}] (with n_val = {n_val}); "
+                         f"got {n}")
+    if not 1 <= m <= m_all:
+        raise ValueError(f"n_test must be in [1, {m_all}]; got {m}")
+    val = (ds.x_train[-n_val:], ds.y_train[-n_val:]) if n_val else None
+    return Split.of((ds.x_train[:n], ds.y_train[:n]), val, (ds.x_test[:m], ds.y_test[:m]),
+                    len(ds.classes))
 
 
 def to_float(x: np.ndarray) -> np.ndarray:

@@ -569,6 +569,41 @@ def test_label_noise_errors() -> None:
         data.label_noise(y + 5, 0.1, "shift", seed=0, classes=3)
 
 
+def _small() -> data.Dataset:
+    rng = np.random.default_rng(0)
+    return data.Dataset("small", rng.integers(0, 256, (10, 4, 4, 3), dtype=np.uint8),
+                        np.arange(10, dtype=np.int64) % 3,
+                        rng.integers(0, 256, (6, 4, 4, 3), dtype=np.uint8),
+                        np.arange(6, dtype=np.int64) % 3, ("a", "b", "c"), "d", "test")
+
+
+def test_cut_takes_the_first_training_and_test_images_and_the_last_for_validation() -> None:
+    import torch
+
+    ds = _small()
+    s = data.cut(ds, 4, 5, n_val=3)
+    assert torch.equal(s.x, torch.from_numpy(data.to_float(ds.x_train[:4])))
+    assert s.y.tolist() == ds.y_train[:4].tolist()
+    assert torch.equal(s.x_val, torch.from_numpy(data.to_float(ds.x_train[-3:])))
+    assert s.y_val.tolist() == ds.y_train[-3:].tolist()
+    assert torch.equal(s.x_test, torch.from_numpy(data.to_float(ds.x_test[:5])))
+    assert (s.x.dtype, s.y.dtype, s.x.shape, s.classes) == (torch.float32, torch.int64,
+                                                            (4, 3, 4, 4), 3)
+    whole = data.cut(ds)  # every training and test image, no validation images
+    assert (len(whole.y), whole.x_val, whole.y_val, len(whole.y_test)) == (10, None, None, 6)
+    assert len(data.cut(ds, n_val=3).y) == 7  # the rest before the validation images
+    with pytest.raises(ValueError, match=r"n_train must be in \[1, 7\] \(with n_val = 3\)"):
+        data.cut(ds, 8, n_val=3)
+    with pytest.raises(ValueError, match=r"n_test must be in \[1, 6\]; got 7"):
+        data.cut(ds, 4, 7)
+    with pytest.raises(ValueError, match=r"n_val must be in \[0, 9\]"):
+        data.cut(ds, 4, n_val=10)
+    pooled = data.Split.of((ds.x_test, ds.y_test), None, (ds.x_train[:2], ds.y_train[:2]), 3)
+    assert (len(pooled.y), pooled.x_val, len(pooled.y_test)) == (6, None, 2)
+    with pytest.raises(ValueError, match="same length"):
+        data.Split.of((ds.x_test, ds.y_train), None, (ds.x_test, ds.y_test), 3)
+
+
 def test_to_float_and_unknown_dataset() -> None:
     x = np.arange(2 * 3 * 4 * 2, dtype=np.uint8).reshape(2, 3, 4, 2) * 5
     f = data.to_float(x)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from kdlib import claims
+from kdlib import claims, data
 from kdlib.chapters import teachers as chapter
 from kdlib.cifar_models import MODELS
 from kdlib.config import ParamError
@@ -19,7 +19,6 @@ from kdlib.experiments.teachers import (
     TABLE2,
     Results,
     TeachersParams,
-    _Arrays,
     best_epochs,
     passes,
     student_units,
@@ -29,7 +28,7 @@ from kdlib.experiments.teachers import (
 from kdlib.models import n_params
 from kdlib.results import Cache, Checkpoint
 from kdlib.train import Recipe, nhwc_unsafe, train_augmented
-from kdlib.units import Ref
+from kdlib.units import Ref, estimate
 
 
 def test_table2_agrees_with_the_numbers_the_claims_file_prints():
@@ -56,6 +55,7 @@ def test_rows_sharing_mixup_and_epochs_share_a_pass():
 
 class _Digest:
     digest = "d"
+    classes = tuple(range(100))
 
 
 def _keys(p: TeachersParams) -> list[tuple[str, dict]]:
@@ -63,7 +63,8 @@ def _keys(p: TeachersParams) -> list[tuple[str, dict]]:
     apart), in order, the students' keyed on their teachers' units through their Refs."""
     ts = teacher_units(p, _Digest())
     units = [*ts, *student_units(p, _Digest(), [Ref(u, {}) for u in ts])]
-    return [(u.name, u.params) for u in units]
+    return [(f"{u.name}, {u.inputs['epochs']} epochs" if "rows" in u.inputs else u.name,
+             u.params) for u in units]
 
 
 _STUDENTS = {"students mixup, 400 epochs", "students mixup, 300 epochs",
@@ -100,6 +101,27 @@ def test_a_parameter_changes_the_keys_of_the_units_that_read_it_and_no_other(nam
     assert len(before) == len(after) == 3 + 3 * 4
     changed = {n for (n, a), (_, b) in zip(before, after, strict=True) if a != b}
     assert changed == _CHANGES[name]
+
+
+def test_a_units_size_counts_its_multiply_adds():
+    """Sizes scale with the work: images x epochs x the networks trained (three forward
+    passes a step) and run (the teachers' outputs, the evaluations)."""
+    p = TeachersParams.resolve("quick")
+
+    def sizes(q: TeachersParams) -> list[tuple[str, float]]:
+        ts = teacher_units(q, _Digest())
+        return [(u.name, u.size) for u in
+                [*ts, *student_units(q, _Digest(), [Ref(u, {}) for u in ts])]]
+
+    base = sizes(p)
+    assert all(size > 0 for _, size in base)
+    longer = sizes(p.replace(epochs=4, teacher_sweep_epochs=4))
+    for (name, a), (_, b) in zip(base, longer, strict=True):
+        assert b == pytest.approx(a if name.startswith("teacher ") else 2 * a)
+    wider = dict(sizes(p.replace(width=1.0)))
+    assert wider["students mixup"] > 8 * dict(base)["students mixup"]
+    # the eight mixup students and their three teachers outweigh one student and one teacher
+    assert dict(base)["students mixup"] > 4 * dict(base)["students no mixup"]
 
 
 def test_more_seeds_add_units_and_keep_the_others():
@@ -187,8 +209,8 @@ def _setup(n=32, **kw):
     torch.manual_seed(0)
     p = TeachersParams.resolve("quick", patience=1, batch_size=16, channels_last=False, **kw)
     x_test, y_test = torch.rand(16, 3, 32, 32), torch.randint(0, 10, (16,))
-    d = _Arrays(torch.rand(n, 3, 32, 32), torch.randint(0, 10, (n,)), x_test.clone(),
-              (y_test + 1 + torch.randint(0, 9, (16,))) % 10, x_test, y_test, 10)
+    d = data.Split(torch.rand(n, 3, 32, 32), torch.randint(0, 10, (n,)), x_test.clone(),
+                   (y_test + 1 + torch.randint(0, 9, (16,))) % 10, x_test, y_test, 10)
     ts = {}
     for name in teachers.TEACHERS:
         net = MODELS[name](classes=10, width=0.25)
@@ -420,6 +442,15 @@ def test_a_reading_of_the_early_stopping_retrains_the_baseline_alone(tmp_path):
     table = chapter.claims_tables(p, r, Cache(tmp_path))["default"]
     assert set(table["verdict"]) <= set(claims.VERDICTS)
     assert "robust" in table
+    # the chapter's plan is exactly what its runs computed: no unit missing, none extra
+    planned = chapter.CHAPTER.plan(p)
+    held = {m.parent.name for m in (tmp_path / "teachers").glob("*/meta.json")}
+    assert sorted(Cache(tmp_path).key(e, u.name, u.params, u.digest) for e, u in planned) \
+        == sorted(held)
+    assert {e for e, _ in planned} == {"teachers"}
+    found = estimate(Cache(tmp_path), "teachers", [u for _, u in planned])
+    assert (found.units, found.held) == (len(held), len(held)) == (3 + 2 * 4, 3 + 2 * 4)
+    assert str(found) == "11 units, 11 in the cache, 0 to compute"
 
 
 def test_the_notebooks_parameters_cell_is_written_from_the_model():

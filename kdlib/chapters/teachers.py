@@ -9,6 +9,7 @@ its results answer claims, does.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -22,6 +23,7 @@ from kdlib.chapters import Chapter
 from kdlib.cifar_models import MODELS, madds
 from kdlib.cifar_models import TABLE1 as MODELS_TABLE1
 from kdlib.evidence import Evidence, Registry
+from kdlib.experiments import teachers as experiment
 from kdlib.experiments.teachers import (
     CONFIGS,
     FIGURE9_ROW,
@@ -44,7 +46,7 @@ from kdlib.results import Cache
 
 __all__ = ["ACC", "CHAPTER", "READINGS", "REGISTRY", "SOURCES", "architecture_table", "caption",
            "claims_tables", "curves_figure", "data_name", "discussion", "evidence",
-           "evidence_for", "fidelity_text", "glued", "judged", "reading_params",
+           "evidence_for", "fidelity_text", "glued", "judged", "plan", "reading_params",
            "run_name", "scale_note", "student_gap_text", "sweeps_figure", "table2",
            "teacher_table"]
 
@@ -252,6 +254,28 @@ def _reading_evidence(p: TeachersParams, r: Results, reading: str,
     if reading == _BEST_EPOCH:
         return evidence(r, name, epoch="best on validation")
     return evidence(run(reading_params(p, reading), cache), name)
+
+
+def _runs(p: TeachersParams) -> list[TeachersParams]:
+    """The parameters of every run the chapter judges: the main run, and each reading that
+    re-trains something (not at the paper profile, which judges its run alone)."""
+    if p["profile"] == "paper":
+        return [p]
+    return [p, *(reading_params(p, name) for name, change in READINGS.items() if change)]
+
+
+def plan(p: TeachersParams) -> list[tuple[str, Any]]:
+    """Every unit the chapter's notebook computes at ``p`` (the main run's and the readings'
+    that re-train), once each, as ``(experiment, unit)`` pairs
+    (:func:`kdlib.experiments.teachers.plan`)."""
+    ds, seen, out = experiment.dataset(p), set(), []
+    for q in _runs(p):
+        for folder, unit in experiment.plan(q, ds):
+            key = (folder, unit.name, json.dumps(unit.params, sort_keys=True), unit.digest)
+            if key not in seen:
+                seen.add(key)
+                out.append((folder, unit))
+    return out
 
 
 def glued(p: TeachersParams) -> dict[str, Any]:
@@ -568,4 +592,4 @@ def discussion(R: Results, tables: dict[str, pd.DataFrame]) -> str:
 
 CHAPTER = Chapter("teachers", TeachersParams, run=run, judged=judged, evidence_for=evidence_for,
                   sources=SOURCES, example="papermill notebooks/teachers.ipynb out.ipynb -p "
-                  "profile quick -p dataset cifar100 -p data_dir DIR")
+                  "profile quick -p dataset cifar100 -p data_dir DIR", plan=plan)

@@ -72,7 +72,7 @@ from kdlib.units import Ref, Unit, sweep
 
 __all__ = ["CONFIGS", "SOURCE_SCALE", "STUDENT", "SWEEPS", "TABLE2", "TEACHERS", "Data",
            "Networks", "Results", "Schedule", "Stopping", "Student", "Teacher",
-           "TeachersParams", "best_epochs", "label", "passes", "resolve", "run",
+           "TeachersParams", "best_epochs", "dataset", "label", "passes", "plan", "resolve", "run",
            "student_units", "students_pass", "table1", "teacher_units"]
 
 TEACHERS = ("ResNet44", "VGG11_bn", "MobileNetV2_x0_75")
@@ -244,29 +244,10 @@ def passes(p: TeachersParams) -> list[tuple[str, tuple[int, ...], int]]:
     return [*out, ("scratch", (SCRATCH_ROW,), s.epochs)]
 
 
-@dataclass
-class _Arrays:
-    """The subsets a unit trains and evaluates on, cut from the data set (float NCHW)."""
-
-    x: torch.Tensor
-    y: torch.Tensor
-    x_val: torch.Tensor
-    y_val: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-    classes: int
-
-
-def _arrays(ds: data.Dataset, d: Data) -> _Arrays:
+def _arrays(ds: data.Dataset, d: Data) -> data.Split:
     """The first ``n_train`` training images, the last ``n_val`` and the first ``n_test``
     test images of ``ds``."""
-
-    def t(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(data.to_float(a) if a.ndim == 4 else a)
-
-    n, v, m = d.n_train, d.n_val, d.n_test
-    return _Arrays(t(ds.x_train[:n]), t(ds.y_train[:n]), t(ds.x_train[-v:]),
-                   t(ds.y_train[-v:]), t(ds.x_test[:m]), t(ds.y_test[:m]), len(ds.classes))
+    return data.cut(ds, d.n_train, d.n_test, n_val=d.n_val)
 
 
 def _net(name: str, networks: Networks, classes: int,
@@ -335,7 +316,7 @@ def _scratch_unit(seed: int, epochs: int, data: Data, networks: Networks, studen
                          stopping, teachers, checkpoint)
 
 
-def students_pass(seed: int, rows: tuple[int, ...], epochs: int, d: _Arrays,
+def students_pass(seed: int, rows: tuple[int, ...], epochs: int, d: data.Split,
                   networks: Networks, student: Student, stopping: Stopping | None,
                   teachers: dict[str, dict[str, Any]], checkpoint: Checkpoint
                   ) -> dict[str, Any]:
@@ -460,32 +441,82 @@ class Results:
         return {name: i + 1 for i, name in enumerate(order)}
 
 
+@functools.cache
+def _madds(name: str, classes: int, width: float) -> float:
+    """Multiply-adds of one forward pass of network ``name`` on one image (its weights drawn
+    under a forked random state: building it moves no unit's random draws)."""
+    with torch.random.fork_rng(devices=[]):
+        return madds(MODELS[name](classes=classes, width=width))
+
+
+# A unit's size (for time estimates, kdlib.units.Unit.size) counts its multiply-adds, in
+# billions: a training step of a network as three forward passes (forward and backward), a
+# teacher's outputs for the students as one, and every evaluation (validation and test images,
+# after every epoch for students, once for a teacher) as one forward pass of what it evaluates.
+def _teacher_size(name: str, d: Data, teacher: Teacher, classes: int, width: float) -> float:
+    m = _madds(name, classes, width)
+    return (3 * d.n_train * teacher.teacher_epochs + d.n_val + d.n_test) * m / 1e9
+
+
+def _pass_size(rows: Sequence[int], epochs: int, d: Data, classes: int, width: float) -> float:
+    student = _madds(STUDENT, classes, width)
+    taught = {t for t in CONFIGS.loc[list(rows), "teacher"] if isinstance(t, str)}
+    teachers = sum(_madds(t, classes, width) for t in taught)
+    per_epoch = (d.n_train * (3 * len(rows) * student + teachers)
+                 + (d.n_val + d.n_test) * len(rows) * student)
+    return epochs * per_epoch / 1e9
+
+
 def teacher_units(p: TeachersParams, ds: data.Dataset) -> list[Unit]:
     """One unit per teacher, keyed by its name, the data, the networks and its recipe."""
+    classes = len(ds.classes)
     return [Unit(f"teacher {name}", _teacher_unit,
                  {"name": name, "data": p.data, "networks": p.networks, "teacher": p.teacher},
-                 data={"ds": ds}, numerics=p.numerics, resumable=True) for name in TEACHERS]
+                 data={"ds": ds}, numerics=p.numerics, resumable=True,
+                 size=_teacher_size(name, p.data, p.teacher, classes, p.networks.width))
+            for name in TEACHERS]
 
 
 def student_units(p: TeachersParams, ds: data.Dataset, refs: Sequence[Ref]) -> list[Unit]:
     """One unit per (seed, pass): the distilled passes, keyed by their rows, epochs, the
     students' section and the teachers' entries; the baseline's pass also by its early
-    stopping (so a reading that changes it re-trains the baseline alone)."""
+    stopping (so a reading that changes it re-trains the baseline alone). A unit is named for
+    its kind of pass (``students mixup``, ``students no mixup``, ``students scratch``), the
+    same at every profile, so its time per size estimates the others'; its rows and epochs
+    are in its key."""
     teachers = {name.lower(): ref for name, ref in zip(TEACHERS, refs, strict=True)}
     shared = {"data": p.data, "networks": p.networks, "student": p.student, **teachers}
+    classes, width = len(ds.classes), p.networks.width
     units = []
     for seed in range(p.schedule.seeds):
         for name, rows, epochs in passes(p):
+            size = _pass_size(rows, epochs, p.data, classes, width)
             if rows == (SCRATCH_ROW,):
-                units.append(Unit(f"students {name}", _scratch_unit,
+                units.append(Unit("students scratch", _scratch_unit,
                                   {"seed": seed, "epochs": epochs, **shared,
                                    "stopping": p.stopping},
-                                  data={"ds": ds}, numerics=p.numerics, resumable=True))
+                                  data={"ds": ds}, numerics=p.numerics, resumable=True,
+                                  size=size))
             else:
-                units.append(Unit(f"students {name}", _distilled_unit,
+                units.append(Unit(f"students {name.split(',')[0]}", _distilled_unit,
                                   {"seed": seed, "rows": rows, "epochs": epochs, **shared},
-                                  data={"ds": ds}, numerics=p.numerics, resumable=True))
+                                  data={"ds": ds}, numerics=p.numerics, resumable=True,
+                                  size=size))
     return units
+
+
+def plan(p: TeachersParams, ds: data.Dataset | None = None) -> list[tuple[str, Unit]]:
+    """Every unit :func:`run` computes at ``p``, as ``(experiment, unit)`` pairs, built by the
+    same functions (the students' teachers as :class:`~kdlib.units.Ref`s without an entry,
+    which key the same); ``ds`` is loaded when not given."""
+    ds = ds or dataset(p)
+    ts = teacher_units(p, ds)
+    return [("teachers", u) for u in [*ts, *student_units(p, ds, [Ref(u, {}) for u in ts])]]
+
+
+def dataset(p: TeachersParams) -> data.Dataset:
+    """The data set ``p`` names (read from ``data_dir`` or the usual places)."""
+    return data.load(p.data.dataset, p.run.data_dir or None, label=p.data.labels)
 
 
 def run(p: TeachersParams, cache: Cache | None = None) -> Results:
@@ -493,7 +524,7 @@ def run(p: TeachersParams, cache: Cache | None = None) -> Results:
     the three teachers, then one unit per seed and pass (:func:`student_units`)."""
     start = time.perf_counter()
     cache = cache or Cache()
-    ds = data.load(p.data.dataset, p.run.data_dir or None, label=p.data.labels)
+    ds = dataset(p)
     done = sweep(cache, "teachers", teacher_units(p, ds),
                  functools.partial(student_units, p, ds), p.run, desc="teachers")
     todo = [(seed, name) for seed in range(p.schedule.seeds) for name, _, _ in passes(p)]
