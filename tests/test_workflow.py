@@ -212,6 +212,8 @@ def test_a_clean_clone_without_shared_builds_the_quick_book_through_a_mirror(qui
     for name in book.chapters():
         assert (b.clone / "_build" / "html" / "book" / f"{name}.html").is_file(), name
     # while the chapters run, their units and progress show in the log, a line at a time
-    assert re.search(r"^alpha seeds: \d+ units, 0 in the cache, \d+ to compute$", b.log, re.M)
+    assert re.search(r"^executing notebooks/alpha.ipynb \(profile quick\): \d+ units, 0 in the "
+                     r"cache, \d+ to compute", b.log, re.M)  # the chapter's plan, first
+    assert re.search(r"^alpha: \d+ units, 0 in the cache, \d+ to compute", b.log, re.M)
     assert re.search(r"^teacher: 100%\|", b.log, re.M)
     assert (b.clone / "_build" / "latex" / "kd-report.pdf").stat().st_size > 10000
