@@ -2,6 +2,7 @@
 
 import shutil
 
+import numpy as np
 import pytest
 
 from kdlib.chapters import alpha as chapter
@@ -158,7 +159,8 @@ def test_the_committed_paper_run_is_found_by_parameters():
 def _keys(p):
     from kdlib.data import Dataset
 
-    ds = Dataset("mnist", *[None] * 4, classes=(), digest="d", source="")
+    ds = Dataset("mnist", np.zeros((60000, 0)), *[None] * 3, classes=(), digest="d",
+                 source="")  # keys only: the sizes read how many training images there are
     teacher, seeds = alpha.units_of(p, ds)
     return teacher.params, seeds[0].params
 
@@ -278,17 +280,20 @@ def _killed_at_first_checkpoint(p, cache, monkeypatch) -> list[int]:
 
 
 def _count_resumed_epochs(name: str, monkeypatch) -> list[int]:
-    """Wrap ``alpha.<name>`` (a training loop) to record how many epochs each resumed call
-    trained: the length of its returned history less the checkpoint's epoch."""
+    """Wrap ``kdlib.train.<name>`` (a training loop, which the backend calls) to record how
+    many epochs each resumed call trained: its returned history's length less the
+    checkpoint's epoch."""
+    from kdlib import train
+
     trained = []
-    real = getattr(alpha, name)
+    real = getattr(train, name)
 
     def counting(*args, **kwargs):
         history = real(*args, **kwargs)
         trained.append(len(history) - kwargs["state"]["epoch"])
         return history
 
-    monkeypatch.setattr(alpha, name, counting)
+    monkeypatch.setattr(train, name, counting)
     return trained
 
 
@@ -368,7 +373,8 @@ def test_unit_sizes_count_image_passes():
     p = alpha.resolve(TINY)
     from kdlib.data import Dataset
 
-    ds = Dataset("mnist", *[None] * 4, classes=(), digest="d", source="")
+    ds = Dataset("mnist", np.zeros((60000, 0)), *[None] * 3, classes=(), digest="d",
+                 source="")  # keys only: the sizes read how many training images there are
     _, seeds = alpha.units_of(p, ds)
     _, longer = alpha.units_of(p.replace(epochs=4), ds)
     assert 1.5 < longer[0].size / seeds[0].size < 2
